@@ -1,0 +1,1 @@
+"""Benchmarks run by ``excentra bench ...``; results are recorded in ``bench/RESULTS.md``."""

@@ -1,0 +1,42 @@
+"""Helpers shared by the benchmarks: finding the shared workload tools, reporting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("excentra.bench")
+
+
+def shared_bench_dir(explicit: str | None = None) -> Path:
+    """The shared benchmark folder (``../shared/bench`` beside the checkout).
+
+    Looked up from ``--shared``, then ``EXCENTRA_SHARED_BENCH``, then upwards from the
+    working directory and from this file.
+    """
+    candidates = [explicit, os.environ.get("EXCENTRA_SHARED_BENCH")]
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        candidates += [str(p / "shared" / "bench") for p in [start, *start.parents]]
+    for c in candidates:
+        if c and (Path(c) / "gen_workload.py").is_file():
+            return Path(c)
+    raise SystemExit("cannot find the shared benchmark folder; pass --shared PATH")
+
+
+def run_json(args: list[str]) -> dict[str, Any]:
+    """Run a Python script of the shared folder; return the JSON of its last output line."""
+    out = subprocess.run(  # noqa: S603 (our own interpreter on the shared scripts)
+        [sys.executable, *args], check=True, capture_output=True, text=True
+    ).stdout
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def key_values(pairs: dict[str, object]) -> str:
+    """The machine-readable last line: ``key=value`` pairs, in the given order."""
+    return " ".join(f"{k}={v}" for k, v in pairs.items())

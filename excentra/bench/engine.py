@@ -1,0 +1,124 @@
+"""``excentra bench engine``: the shared workload through ``OrderBook``, against the baseline.
+
+Generates the shared workload, replays it through the engine with every feature on (Decimal
+input checked against the pair's grid, a user id per order so self-trade prevention is
+checked on every fill, all events materialised and consumed), checks the outcome against the
+workload's ``expected.json``, and prints the ratio to ``run_ref.py`` measured in the same run.
+Only the replay loop is timed, as in ``run_ref.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from excentra.bench.common import key_values, run_json, shared_bench_dir
+from excentra.engine import OrderBook, PairSpec, Side, TradeExecuted
+
+log = logging.getLogger("excentra.bench.engine")
+
+Op = tuple[int, int, Side, Decimal | None, Decimal | None]
+SPEC = PairSpec.derive("BTC/USDT", base_decimals=8, quote_decimals=6)
+
+
+def load(path: Path) -> list[Op]:
+    ops: list[Op] = []
+    with path.open() as f:
+        for line in f:
+            if line.startswith(("#", "op,")):
+                continue
+            op, oid, side, px, qty = line.rstrip("\n").split(",")
+            s = Side.BUY if side == "B" else Side.SELL
+            if op == "L":
+                ops.append((0, int(oid), s, Decimal(px), Decimal(qty)))
+            elif op == "M":
+                ops.append((1, int(oid), s, None, Decimal(qty)))
+            else:
+                ops.append((2, int(oid), s, None, None))
+    return ops
+
+
+def replay(ops: list[Op]) -> tuple[float, OrderBook, int, int]:
+    """One timed pass; every order's user id is its order id (all users differ)."""
+    book = OrderBook(SPEC)
+    limit, market, cancel = book.place_limit, book.place_market, book.cancel
+    trade = TradeExecuted
+    trades = traded = 0
+    t0 = time.perf_counter()
+    for kind, oid, side, px, qty in ops:
+        if kind == 0:
+            events = limit(oid, oid, side, px, qty)  # type: ignore[arg-type]
+        elif kind == 1:
+            events = market(oid, oid, side, qty)
+        else:
+            events = cancel(oid)
+        for e in events:
+            if type(e) is trade:
+                trades += 1
+                traded += e.quantity
+    return time.perf_counter() - t0, book, trades, traded
+
+
+def check(book: OrderBook, trades: int, traded: int, expected: dict[str, object]) -> None:
+    got = {
+        "trades": trades,
+        "traded_qty": str(SPEC.quantity(traded)),
+        "best_bid": _price(book.best_bid()),
+        "best_ask": _price(book.best_ask()),
+        "resting_orders": len(book),
+    }
+    wrong = {k: (v, expected[k]) for k, v in got.items() if v != expected[k]}
+    if wrong:
+        raise SystemExit(f"engine outcome differs from expected.json (got, expected): {wrong}")
+    book.validate()
+
+
+def _price(ticks: int | None) -> str | None:
+    return None if ticks is None else str(SPEC.price(ticks))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="excentra bench engine", description=__doc__)
+    ap.add_argument("--runs", type=int, default=3, help="timed passes; the median is reported")
+    ap.add_argument("--n", type=int, default=200_000, help="workload operations")
+    ap.add_argument("--shared", help="the shared bench folder (default: found upwards)")
+    a = ap.parse_args(argv)
+    shared = shared_bench_dir(a.shared)
+    with tempfile.TemporaryDirectory(prefix="excentra-bench-") as tmp:
+        workload = Path(tmp) / "workload.csv"
+        log.info("generating workload n=%d", a.n)
+        run_json([str(shared / "gen_workload.py"), "--n", str(a.n), "-o", str(workload)])
+        expected = json.loads(Path(f"{workload}.expected.json").read_text())
+        ops = load(workload)
+        rates = []
+        for i in range(a.runs):
+            secs, book, trades, traded = replay(ops)
+            check(book, trades, traded, expected)
+            rates.append(len(ops) / secs)
+            log.info("engine run %d/%d: %.0f ops/s (outcome matches)", i + 1, a.runs, rates[-1])
+        log.info("baseline run_ref.py (Decimal) ...")
+        ref = run_json([str(shared / "run_ref.py"), "--file", str(workload), "--runs", str(a.runs)])
+        log.info("baseline run_ref.py --int ...")
+        ref_int = run_json([str(shared / "run_ref.py"), "--file", str(workload), "--int",
+                            "--runs", str(a.runs)])
+    ours = statistics.median(rates)
+    base = ref["ops_per_sec"]
+    print(f"engine           {ours:>10,.0f} ops/s  (median of {a.runs}; {len(ops):,} ops, "
+          f"{expected['trades']:,} trades; outcome equals expected.json)")
+    print(f"baseline Decimal {base:>10,.0f} ops/s")
+    print(f"baseline int     {ref_int['ops_per_sec']:>10,.0f} ops/s")
+    print(key_values({
+        "ratio": f"{ours / base:.2f}",
+        "engine_ops_per_sec": round(ours),
+        "baseline_ops_per_sec": base,
+        "baseline_int_ops_per_sec": ref_int["ops_per_sec"],
+        "ratio_vs_int": f"{ours / ref_int['ops_per_sec']:.2f}",
+        "ops": len(ops),
+        "runs": a.runs,
+    }))

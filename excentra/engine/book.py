@@ -1,0 +1,627 @@
+"""One trading pair's order book: price-time priority matching in integers.
+
+Pure and deterministic: no threads, no I/O, no clocks, no floats. Every operation returns
+the list of events it caused (see ``events.py``); nothing outside the book is mutated.
+
+Shape: per side, a dict ``price -> _Level``, the best price cached, and a binary heap of
+prices (``heapq``, in C; bids negated) that finds the next best price when the best level
+empties. Heap entries of emptied levels below the top are left in place and skipped when
+they surface (the heap is rebuilt when stale entries outnumber live ones). This replaced a
+``SortedList`` whose Python-level insert/remove, paid on every new or emptied level, was
+the largest single cost on the shared workload. Sorted views (snapshots, scans through a
+limit) sort on demand: O(levels), off the matching path.
+
+A level is a FIFO ``deque`` of ``_Order``s. Cancels are O(1): the order's ``remaining`` is
+set to 0 (dead), its level's totals adjusted, and the deque entry is dropped lazily when it
+reaches the head (or with the level, when its last live order goes). ``_orders`` indexes
+live orders by id, ``_by_user`` by user and id (for the self-cross pre-check).
+
+The hot paths (``place_limit``, ``_take``, ``cancel``) are written for CPython: locals
+hoisted, the common case inline, events built with ``tuple.__new__`` (a third of a
+``NamedTuple`` call). The shared benchmark is the judge of every such line (bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections import deque
+from collections.abc import Hashable, Iterator
+from decimal import Decimal
+from typing import NamedTuple
+
+from excentra.engine.events import (
+    Event,
+    LevelChanged,
+    OrderAccepted,
+    OrderRejected,
+    OrderUpdated,
+    TradeExecuted,
+)
+from excentra.engine.precision import PairSpec
+from excentra.engine.types import (
+    CancelReason,
+    OrderStatus,
+    OrderType,
+    RejectCode,
+    Side,
+    StpMode,
+    TimeInForce,
+)
+
+BUY, SELL = Side.BUY, Side.SELL
+LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
+OPEN, PARTIAL = OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED
+FILLED, CANCELLED = OrderStatus.FILLED, OrderStatus.CANCELLED
+GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
+EXPIRE_TAKER, EXPIRE_MAKER = StpMode.EXPIRE_TAKER, StpMode.EXPIRE_MAKER
+SELF_TRADE, UNFILLED = CancelReason.SELF_TRADE, CancelReason.UNFILLED
+_new = tuple.__new__
+
+
+class BookIntegrityError(AssertionError):
+    """The book's internal state is inconsistent: a bug, never a rejection."""
+
+
+# Why matching stopped (plain ints: compared on every order).
+_STOP_SIZE = 1
+"""The taker's quantity (or budget, to the last affordable lot) is used up."""
+_STOP_BOOK = 2
+"""No more liquidity within the limit."""
+_STOP_SELF_TRADE = 3
+"""Self-trade prevention stopped it."""
+
+
+class _Order:
+    __slots__ = ("arrival", "id", "price", "quantity", "remaining", "side", "user")
+
+    def __init__(
+        self,
+        order_id: Hashable,
+        user: Hashable,
+        side: Side,
+        price: int,
+        quantity: int,
+        remaining: int,
+        arrival: int,
+    ) -> None:
+        self.id = order_id
+        self.user = user
+        self.side = side
+        self.price = price
+        self.quantity = quantity
+        self.remaining = remaining
+        """Lots still open; 0 marks an order that left the book (filled or cancelled)."""
+        self.arrival = arrival
+
+
+class _Level:
+    __slots__ = ("count", "orders", "total")
+
+    def __init__(self) -> None:
+        self.orders: deque[_Order] = deque()
+        self.total = 0
+        self.count = 0
+
+
+class RestingOrder(NamedTuple):
+    """A read-only view of an order on the book."""
+
+    order_id: Hashable
+    user_id: Hashable
+    side: Side
+    price: int
+    quantity: int
+    remaining: int
+
+
+class BookLevel(NamedTuple):
+    price: int
+    quantity: int
+    orders: int
+
+
+class BookSnapshot(NamedTuple):
+    """Top levels per side, best first, and the sequence number they belong to."""
+
+    seq: int
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+
+
+class OrderBook:
+    """The order book and matching engine of one pair."""
+
+    def __init__(self, spec: PairSpec) -> None:
+        self.spec = spec
+        self.seq = 0
+        """Grows by one with each operation that changes any price level."""
+        self._bid_heap: list[int] = []  # negated prices
+        self._ask_heap: list[int] = []
+        self._bids: dict[int, _Level] = {}
+        self._asks: dict[int, _Level] = {}
+        self._best_bid: int | None = None
+        self._best_ask: int | None = None
+        self._orders: dict[Hashable, _Order] = {}
+        self._by_user: dict[Hashable, dict[Hashable, _Order]] = {}
+        self._arrivals = 0
+        # price / price_step as integers: ticks = n * _pnum // (d * _pden) for n/d = price
+        self._pnum, self._pden = spec.price_step.as_integer_ratio()[::-1]
+        self._qnum, self._qden = spec.quantity_step.as_integer_ratio()[::-1]
+
+    # -- queries -------------------------------------------------------------------------
+
+    def _sorted(self, side: Side) -> list[tuple[int, _Level]]:
+        """One side's levels, best first."""
+        levels = self._bids if side is BUY else self._asks
+        return sorted(levels.items(), reverse=side is BUY)
+
+    def best_bid(self) -> int | None:
+        return self._best_bid
+
+    def best_ask(self) -> int | None:
+        return self._best_ask
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def __contains__(self, order_id: Hashable) -> bool:
+        return order_id in self._orders
+
+    def order(self, order_id: Hashable) -> RestingOrder | None:
+        o = self._orders.get(order_id)
+        return None if o is None else _view(o)
+
+    def would_self_cross(self, user_id: Hashable, side: Side, price: int) -> bool:
+        """Would a limit order at ``price`` cross one of this user's own resting orders?
+
+        The original's pre-check (reference §3.6, layer 1): O(the user's resting orders).
+        """
+        for o in self._by_user.get(user_id, {}).values():
+            if o.side is not side and (o.price <= price if side is BUY else o.price >= price):
+                return True
+        return False
+
+    def orders_of(self, user_id: Hashable) -> list[RestingOrder]:
+        """The user's resting orders in time priority."""
+        own = self._by_user.get(user_id, {}).values()
+        return [_view(o) for o in sorted(own, key=lambda o: o.arrival)]
+
+    def snapshot(self, depth: int = 20) -> BookSnapshot:
+        return BookSnapshot(self.seq, self._top(BUY, depth), self._top(SELL, depth))
+
+    def _top(self, side: Side, depth: int) -> tuple[BookLevel, ...]:
+        levels = self._bids if side is BUY else self._asks
+        if depth <= 0:
+            return ()
+        pick = heapq.nlargest if side is BUY else heapq.nsmallest
+        return tuple(BookLevel(p, levels[p].total, levels[p].count)
+                     for p in pick(depth, levels))
+
+    def resting(self) -> Iterator[RestingOrder]:
+        """Every resting order: bids best first, then asks best first, FIFO within a level."""
+        for side in (BUY, SELL):
+            for _, level in self._sorted(side):
+                for o in level.orders:
+                    if o.remaining:
+                        yield _view(o)
+
+    # -- commands ------------------------------------------------------------------------
+
+    def place_limit(
+        self,
+        order_id: Hashable,
+        user_id: Hashable,
+        side: Side,
+        price: Decimal,
+        quantity: Decimal,
+        time_in_force: TimeInForce = GTC,
+        post_only: bool = False,
+        stp: StpMode = EXPIRE_TAKER,
+    ) -> list[Event]:
+        """Match a limit order; a GTC remainder rests at ``price`` behind that level's queue.
+
+        Post-only orders that would take are rejected; IOC remainders are cancelled; FOK
+        orders fill entirely or not at all.
+        """
+        spec = self.spec
+        try:
+            n, d = price.as_integer_ratio()
+            ticks, off_tick = divmod(n * self._pnum, d * self._pden)
+            n, d = quantity.as_integer_ratio()
+            lots, off_lot = divmod(n * self._qnum, d * self._qden)
+        except (ValueError, OverflowError, AttributeError, TypeError):
+            return [self._reject_limit(order_id, user_id, price, quantity)]
+        if (off_tick or off_lot or not 0 < ticks <= spec.max_ticks
+                or not 0 < lots <= spec.max_lots or order_id in self._orders):
+            return [self._reject_limit(order_id, user_id, price, quantity)]
+        if side is BUY:
+            best = self._best_ask
+            crosses = best is not None and best <= ticks
+        else:
+            best = self._best_bid
+            crosses = best is not None and best >= ticks
+        accepted = _new(OrderAccepted, (
+            order_id, user_id, side, LIMIT, ticks, lots, None, time_in_force, post_only))
+        if not crosses and time_in_force is GTC:
+            # The common case, inline: a new order joins the back of its level's queue.
+            self._arrivals = arrival = self._arrivals + 1
+            o = _Order(order_id, user_id, side, ticks, lots, lots, arrival)
+            levels = self._bids if side is BUY else self._asks
+            level = levels.get(ticks)
+            if level is None:
+                level = self._add_level(side, ticks)
+            level.orders.append(o)
+            level.total = total = level.total + lots
+            level.count = count = level.count + 1
+            self._orders[order_id] = o
+            own = self._by_user.get(user_id)
+            if own is None:
+                self._by_user[user_id] = {order_id: o}
+            else:
+                own[order_id] = o
+            self.seq = seq = self.seq + 1
+            return [
+                accepted,
+                _new(LevelChanged, (seq, side, ticks, total, count)),
+                _new(OrderUpdated, (order_id, user_id, side, OPEN, 0, lots, 0, None)),
+            ]
+        if crosses and post_only:
+            return [_new(OrderRejected, (order_id, user_id, RejectCode.POST_ONLY_WOULD_TAKE))]
+        events: list[Event] = [accepted]
+        left, filled, stop = lots, 0, _STOP_BOOK
+        if crosses:
+            if time_in_force is FOK and self._fillable(user_id, side, ticks, lots, stp) < lots:
+                events.append(_new(OrderUpdated, (order_id, user_id, side, CANCELLED, 0, 0,
+                                                  lots, CancelReason.FOK_UNFILLABLE)))
+                return events
+            left, filled, stop = self._take(order_id, user_id, side, ticks, lots, None, stp,
+                                            events)
+        update: tuple[object, ...]
+        if left == 0:
+            update = (order_id, user_id, side, FILLED, filled, 0, 0, None)
+        elif time_in_force is GTC and stop is not _STOP_SELF_TRADE:
+            self._rest(order_id, user_id, side, ticks, lots, left, events)
+            update = (order_id, user_id, side, PARTIAL if filled else OPEN, filled, left, 0,
+                      None)
+        else:
+            # IOC/FOK remainders never rest. Neither does one blocked by its own user's order:
+            # resting it would cross the book, so every STP mode cancels it (README, STP).
+            reason = SELF_TRADE if stop is _STOP_SELF_TRADE else (
+                CancelReason.FOK_UNFILLABLE if time_in_force is FOK else UNFILLED)
+            update = (order_id, user_id, side, CANCELLED, filled, 0, left, reason)
+        events.append(_new(OrderUpdated, update))
+        if len(events) > 2:  # anything between accept and final status changed a level
+            self.seq += 1
+        return events
+
+    def place_market(
+        self,
+        order_id: Hashable,
+        user_id: Hashable,
+        side: Side,
+        quantity: Decimal | None = None,
+        budget: Decimal | None = None,
+        stp: StpMode = EXPIRE_TAKER,
+    ) -> list[Event]:
+        """Match a market order sized by base ``quantity``, or (buys only) by quote ``budget``.
+
+        Market orders never rest: whatever is not filled is cancelled (immediate or cancel).
+        A budget buys whole lots only; the leftover, less than one lot at the price where it
+        stopped, is unspent (and released by whoever reserved it).
+        """
+        spec = self.spec
+        lots = units = None
+        if (quantity is None) == (budget is None) or (budget is not None and side is SELL):
+            code: RejectCode | None = RejectCode.INVALID_NUMBER
+        elif quantity is not None:
+            lots = spec.to_lots(quantity)
+            code = _check_amount(lots, spec.max_lots, quantity, RejectCode.QUANTITY_OFF_LOT,
+                                 RejectCode.QUANTITY_NOT_POSITIVE)
+        else:
+            units = spec.to_quote_units(budget)  # type: ignore[arg-type]
+            code = _check_amount(units, spec.max_budget, budget, RejectCode.BUDGET_OFF_GRID,
+                                 RejectCode.QUANTITY_NOT_POSITIVE)
+        if code is None and order_id in self._orders:
+            code = RejectCode.DUPLICATE_ORDER_ID
+        if code is not None:
+            return [_new(OrderRejected, (order_id, user_id, code))]
+        events: list[Event] = [_new(OrderAccepted, (
+            order_id, user_id, side, MARKET, None, lots or 0, units, IOC, False))]
+        left, filled, stop = self._take(order_id, user_id, side, None, lots or 0, units, stp,
+                                        events)
+        update: tuple[object, ...]
+        if stop is _STOP_SIZE and filled:
+            update = (order_id, user_id, side, FILLED, filled, 0, 0, None)
+        else:
+            reason = SELF_TRADE if stop is _STOP_SELF_TRADE else UNFILLED
+            update = (order_id, user_id, side, CANCELLED, filled, 0,
+                      0 if units is not None else left, reason)
+        events.append(_new(OrderUpdated, update))
+        if len(events) > 2:  # anything between accept and final status changed a level
+            self.seq += 1
+        return events
+
+    def cancel(self, order_id: Hashable, user_id: Hashable = None) -> list[Event]:
+        """Cancel a resting order. ``user_id``, when given, must own it (else not found)."""
+        o = self._orders.get(order_id)
+        if o is None or (user_id is not None and o.user != user_id):
+            return [_new(OrderRejected, (order_id, user_id, RejectCode.ORDER_NOT_FOUND))]
+        self.seq = seq = self.seq + 1
+        del self._orders[order_id]
+        self._disown(o)
+        side, price, left = o.side, o.price, o.remaining
+        o.remaining = 0
+        level = (self._bids if side is BUY else self._asks)[price]
+        level.total = total = level.total - left
+        level.count = count = level.count - 1
+        if count == 0:
+            self._drop_level(side, price)
+        return [
+            _new(OrderUpdated, (order_id, o.user, side, CANCELLED, o.quantity - left, 0, left,
+                                CancelReason.USER)),
+            _new(LevelChanged, (seq, side, price, total, count)),
+        ]
+
+    def restore(self, order: RestingOrder) -> None:
+        """Put an order back on the book without matching (rebuilding from storage, in time
+        priority). Raises ``BookIntegrityError`` if it would cross or duplicate."""
+        side, price = order.side, order.price
+        best = self._best_ask if side is BUY else self._best_bid
+        if best is not None and (best <= price if side is BUY else best >= price):
+            raise BookIntegrityError(f"restoring {order.order_id!r} would cross the book")
+        if order.order_id in self._orders or not 0 < order.remaining <= order.quantity:
+            raise BookIntegrityError(f"cannot restore {order!r}")
+        self._rest(order.order_id, order.user_id, side, price, order.quantity,
+                   order.remaining, [])
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _reject_limit(
+        self, order_id: Hashable, user_id: Hashable, price: Decimal, quantity: Decimal
+    ) -> OrderRejected:
+        """The slow path: find the first precise reason a limit order is refused."""
+        spec = self.spec
+        code = _check_amount(spec.to_ticks(price), spec.max_ticks, price,
+                             RejectCode.PRICE_OFF_TICK, RejectCode.PRICE_NOT_POSITIVE)
+        code = code or _check_amount(spec.to_lots(quantity), spec.max_lots, quantity,
+                                     RejectCode.QUANTITY_OFF_LOT,
+                                     RejectCode.QUANTITY_NOT_POSITIVE)
+        return OrderRejected(order_id, user_id, code or RejectCode.DUPLICATE_ORDER_ID)
+
+    def _rest(
+        self,
+        order_id: Hashable,
+        user_id: Hashable,
+        side: Side,
+        price: int,
+        quantity: int,
+        remaining: int,
+        events: list[Event],
+    ) -> None:
+        self._arrivals += 1
+        o = _Order(order_id, user_id, side, price, quantity, remaining, self._arrivals)
+        level = (self._bids if side is BUY else self._asks).get(price)
+        if level is None:
+            level = self._add_level(side, price)
+        level.orders.append(o)
+        level.total += remaining
+        level.count += 1
+        self._orders[order_id] = o
+        self._by_user.setdefault(user_id, {})[order_id] = o
+        events.append(_new(LevelChanged, (self.seq + 1, side, price, level.total, level.count)))
+
+    def _add_level(self, side: Side, price: int) -> _Level:
+        level = _Level()
+        if side is BUY:
+            self._bids[price] = level
+            heapq.heappush(self._bid_heap, -price)
+            if self._best_bid is None or price > self._best_bid:
+                self._best_bid = price
+        else:
+            self._asks[price] = level
+            heapq.heappush(self._ask_heap, price)
+            if self._best_ask is None or price < self._best_ask:
+                self._best_ask = price
+        return level
+
+    def _drop_level(self, side: Side, price: int) -> None:
+        if side is BUY:
+            levels, heap = self._bids, self._bid_heap
+            del levels[price]
+            if price == self._best_bid:
+                while heap and -heap[0] not in levels:
+                    heapq.heappop(heap)
+                self._best_bid = -heap[0] if heap else None
+        else:
+            levels, heap = self._asks, self._ask_heap
+            del levels[price]
+            if price == self._best_ask:
+                while heap and heap[0] not in levels:
+                    heapq.heappop(heap)
+                self._best_ask = heap[0] if heap else None
+        if len(heap) > 2 * len(levels) + 64:  # mostly stale entries: rebuild
+            heap[:] = [-p for p in levels] if side is BUY else list(levels)
+            heapq.heapify(heap)
+
+    def _disown(self, o: _Order) -> None:
+        own = self._by_user[o.user]
+        del own[o.id]
+        if not own:
+            del self._by_user[o.user]
+
+    def _take(
+        self,
+        taker_id: Hashable,
+        taker_user: Hashable,
+        side: Side,
+        limit: int | None,
+        lots: int,
+        budget: int | None,
+        stp: StpMode,
+        events: list[Event],
+    ) -> tuple[int, int, int]:
+        """Match against the opposite side up to ``limit`` (``None``: no limit).
+
+        Sized by ``lots`` or, when ``budget`` is given, by quote minor units. Returns what
+        is left (lots, or quote units when sized by budget), the lots filled, and why
+        matching stopped.
+        """
+        buy = side is BUY
+        maker_side = SELL if buy else BUY
+        levels = self._asks if buy else self._bids
+        orders = self._orders
+        disown = self._disown
+        k = self.spec.quote_per_tick_lot
+        by_budget = budget is not None
+        left: int = budget if budget is not None else lots
+        append = events.append
+        seq = self.seq + 1
+        filled = 0
+        stop = _STOP_SIZE
+        while left:
+            px = self._best_ask if buy else self._best_bid
+            if px is None or (limit is not None and (px > limit if buy else px < limit)):
+                stop = _STOP_BOOK
+                break
+            level = levels[px]
+            queue = level.orders
+            before = level.total
+            cost = px * k  # quote units per lot at this level
+            if by_budget and left < cost:
+                break  # not one more whole lot is affordable: the budget is used up
+            while left and queue:
+                maker = queue[0]
+                have = maker.remaining
+                if not have:
+                    queue.popleft()  # cancelled earlier: dropped lazily
+                    continue
+                if maker.user == taker_user:
+                    if stp is not EXPIRE_TAKER:
+                        queue.popleft()
+                        del orders[maker.id]
+                        disown(maker)
+                        maker.remaining = 0
+                        level.total -= have
+                        level.count -= 1
+                        append(_new(OrderUpdated, (maker.id, maker.user, maker_side, CANCELLED,
+                                                   maker.quantity - have, 0, have, SELF_TRADE)))
+                        if stp is EXPIRE_MAKER:
+                            continue
+                    stop = _STOP_SELF_TRADE
+                    break
+                if by_budget:
+                    fill = have if have * cost <= left else left // cost
+                    if fill == 0:
+                        break
+                    left -= fill * cost
+                else:
+                    fill = have if have <= left else left
+                    left -= fill
+                filled += fill
+                append(_new(TradeExecuted, (maker.id, taker_id, maker.user, taker_user, side,
+                                            px, fill, fill * cost)))
+                level.total -= fill
+                if fill == have:
+                    queue.popleft()
+                    del orders[maker.id]
+                    disown(maker)
+                    maker.remaining = 0
+                    level.count -= 1
+                    append(_new(OrderUpdated, (maker.id, maker.user, maker_side, FILLED,
+                                               maker.quantity, 0, 0, None)))
+                else:
+                    have -= fill
+                    maker.remaining = have
+                    append(_new(OrderUpdated, (maker.id, maker.user, maker_side, PARTIAL,
+                                               maker.quantity - have, have, 0, None)))
+            if level.total != before:  # STP may stop at the level's first order, untouched
+                append(_new(LevelChanged, (seq, maker_side, px, level.total, level.count)))
+            if level.count == 0:
+                self._drop_level(maker_side, px)
+            if stop is _STOP_SELF_TRADE or (left and level.count):
+                break  # stopped inside this level: by STP, or a budget too small for a lot
+        return left, filled, stop
+
+    def _fillable(self, user: Hashable, side: Side, limit: int, lots: int, stp: StpMode) -> int:
+        """How many lots (up to ``lots``) a taker could fill now, honouring STP."""
+        buy = side is BUY
+        total = 0
+        for px, level in self._sorted(SELL if buy else BUY):
+            if px > limit if buy else px < limit:
+                break
+            for o in level.orders:
+                if not o.remaining:
+                    continue
+                if o.user == user:
+                    if stp is EXPIRE_MAKER:
+                        continue
+                    return total
+                total += o.remaining
+                if total >= lots:
+                    return total
+        return total
+
+    # -- integrity -----------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check every internal invariant; raise ``BookIntegrityError`` on the first broken."""
+        seen: dict[Hashable, _Order] = {}
+        for side in (BUY, SELL):
+            levels = self._bids if side is BUY else self._asks
+            heap = [-p for p in self._bid_heap] if side is BUY else self._ask_heap
+            _require(set(levels) <= set(heap), f"{side} level missing from the price heap")
+            for p, level in self._sorted(side):
+                live = [o for o in level.orders if o.remaining]
+                _require(bool(live), f"{side} level {p} is empty")
+                _require(level.count == len(live), f"{side} level {p} count")
+                _require(level.total == sum(o.remaining for o in live), f"{side} {p} total")
+                arrivals = [o.arrival for o in live]
+                _require(arrivals == sorted(arrivals), f"{side} level {p} not FIFO")
+                for o in live:
+                    _require(o.side is side and o.price == p, f"{o.id!r} misfiled")
+                    _require(0 < o.remaining <= o.quantity, f"{o.id!r} remaining")
+                    _require(o.id not in seen, f"{o.id!r} rests twice")
+                    seen[o.id] = o
+        _require(seen == self._orders, "order index differs from the levels")
+        owned = {oid: o for own in self._by_user.values() for oid, o in own.items()}
+        _require(owned == self._orders, "user index differs from the levels")
+        _require(all(o.user == u for u, own in self._by_user.items() for o in own.values()),
+                 "user index misfiled")
+        _require(self._best_bid == max(self._bids, default=None), "stale best bid")
+        _require(self._best_ask == min(self._asks, default=None), "stale best ask")
+        bid, ask = self._best_bid, self._best_ask
+        _require(bid is None or ask is None or bid < ask, f"crossed book: {bid} >= {ask}")
+
+    def state_hash(self) -> str:
+        """A fingerprint of the resting orders, their priority and the sequence number."""
+        h = hashlib.sha256(f"{self.spec.symbol}|{self.seq}".encode())
+        for o in self.resting():
+            h.update(repr(tuple(o)).encode())
+        return h.hexdigest()
+
+
+def _view(o: _Order) -> RestingOrder:
+    return RestingOrder(o.id, o.user, o.side, o.price, o.quantity, o.remaining)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise BookIntegrityError(message)
+
+
+def _check_amount(
+    units: int | None,
+    maximum: int,
+    raw: Decimal | None,
+    off_grid: RejectCode,
+    not_positive: RejectCode,
+) -> RejectCode | None:
+    """The rejection for an amount that did (``units``) or did not convert to the grid."""
+    if units is None:
+        if not isinstance(raw, Decimal) or not raw.is_finite():
+            return RejectCode.INVALID_NUMBER
+        return off_grid if raw > 0 else not_positive
+    if units <= 0:
+        return not_positive
+    return RejectCode.AMOUNT_TOO_LARGE if units > maximum else None

@@ -1,0 +1,148 @@
+"""A trading pair's grid: price step, quantity step, and the one rounding rule.
+
+The engine computes in integers: prices in ticks (multiples of ``price_step``), quantities
+in lots (multiples of ``quantity_step``), money in the quote asset's minor units.
+
+The grid is chosen so that money never needs rounding inside a trade: ``price_step ×
+quantity_step`` must be a whole number of quote minor units (``quote_per_tick_lot``). Then
+
+* a trade's quote amount, ``quantity × price`` (the API's rule: rounded half-to-even to the
+  quote decimals), is exact — the rounding never has anything to do;
+* a buy's reservation, ``price × quantity`` rounded up to the quote decimals, is exact too,
+  and equals the sum of what its fills at the limit price would cost, so a fully filled buy
+  leaves no dust held and a partly filled one releases exactly ``(limit − fill price) ×
+  quantity`` of price improvement plus the cancelled remainder's cost;
+* a market buy sized by a quote budget buys the largest whole number of lots it can afford
+  at each level (rounding the quantity *down*); the budget left over is released.
+
+This is stricter than the original, which accepted any precision and leaked dust into
+``held`` (reference §3.5); it is what real exchanges do with tick and lot sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Context, Decimal, Inexact, InvalidOperation
+
+MAX_UNITS = Decimal(10) ** 15
+"""No price, quantity or budget may exceed this many whole units (API.md)."""
+
+# Wide enough that any input within MAX_UNITS and the assets' decimals divides exactly;
+# anything longer traps Inexact and counts as off the grid.
+_EXACT = Context(prec=80, traps=[InvalidOperation, Inexact])
+_CONVERSION_ERRORS = (ValueError, OverflowError, ArithmeticError, TypeError)
+
+
+class GridError(ValueError):
+    """A pair's configuration is not a valid grid (a bug or a bad admin input, not a rejection)."""
+
+
+def _unit(decimals: int) -> Decimal:
+    return Decimal(1).scaleb(-decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class PairSpec:
+    """How one pair's prices, quantities and money map to integers."""
+
+    symbol: str
+    base_decimals: int
+    quote_decimals: int
+    price_step: Decimal
+    quantity_step: Decimal
+    quote_per_tick_lot: int = field(init=False)
+    max_ticks: int = field(init=False)
+    max_lots: int = field(init=False)
+    max_budget: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        base_unit, quote_unit = _unit(self.base_decimals), _unit(self.quote_decimals)
+        checks = {
+            "price_step must be a positive multiple of the quote asset's minor unit": (
+                self.price_step > 0 and (self.price_step / quote_unit) % 1 == 0
+            ),
+            "quantity_step must be a positive multiple of the base asset's minor unit": (
+                self.quantity_step > 0 and (self.quantity_step / base_unit) % 1 == 0
+            ),
+            "price_step × quantity_step must be a whole number of quote minor units": (
+                (self.price_step * self.quantity_step / quote_unit) % 1 == 0
+            ),
+        }
+        for message, ok in checks.items():
+            if not ok:
+                raise GridError(f"{self.symbol}: {message}")
+        set_ = object.__setattr__  # frozen: derived fields are set once, here
+        set_(self, "quote_per_tick_lot", int(self.price_step * self.quantity_step / quote_unit))
+        set_(self, "max_ticks", int(MAX_UNITS / self.price_step))
+        set_(self, "max_lots", int(MAX_UNITS / self.quantity_step))
+        set_(self, "max_budget", int(MAX_UNITS / quote_unit))
+
+    @classmethod
+    def derive(cls, symbol: str, base_decimals: int, quote_decimals: int) -> PairSpec:
+        """The default grid for a pair: a third of the quote decimals for the price step and
+        the rest, capped by the base decimals, for the quantity step.
+
+        For USDT (6) quoted pairs that is a price step of 0.01 and a quantity step of
+        0.0001, the grid of the shared benchmark workload.
+        """
+        price_decimals = quote_decimals // 3
+        quantity_decimals = min(base_decimals, quote_decimals - price_decimals)
+        return cls(
+            symbol,
+            base_decimals,
+            quote_decimals,
+            _unit(price_decimals),
+            _unit(quantity_decimals),
+        )
+
+    # -- Decimal -> integers (None when off the grid; callers turn that into a rejection) --
+
+    def to_ticks(self, price: Decimal) -> int | None:
+        return _on_grid(price, self.price_step)
+
+    def to_lots(self, quantity: Decimal) -> int | None:
+        return _on_grid(quantity, self.quantity_step)
+
+    def to_quote_units(self, amount: Decimal) -> int | None:
+        return _on_grid(amount, _unit(self.quote_decimals))
+
+    def to_base_units(self, amount: Decimal) -> int | None:
+        return _on_grid(amount, _unit(self.base_decimals))
+
+    # -- integers -> Decimal --------------------------------------------------------------
+
+    def price(self, ticks: int) -> Decimal:
+        return ticks * self.price_step
+
+    def quantity(self, lots: int) -> Decimal:
+        return lots * self.quantity_step
+
+    def quote_amount(self, units: int) -> Decimal:
+        return Decimal(units).scaleb(-self.quote_decimals)
+
+    def base_amount(self, units: int) -> Decimal:
+        return Decimal(units).scaleb(-self.base_decimals)
+
+    # -- money: the one rule for holds and settlement -------------------------------------
+
+    def quote_units(self, ticks: int, lots: int) -> int:
+        """``price × quantity`` in quote minor units: exact, so both the half-to-even rule
+        for trades and the round-up rule for reservations give this same number."""
+        return ticks * lots * self.quote_per_tick_lot
+
+    def base_units(self, lots: int) -> int:
+        """A quantity in lots as base-asset minor units."""
+        return lots * self.base_units_per_lot
+
+    @property
+    def base_units_per_lot(self) -> int:
+        return int(self.quantity_step.scaleb(self.base_decimals))
+
+
+def _on_grid(value: Decimal, step: Decimal) -> int | None:
+    try:
+        steps = _EXACT.divide(value, step)
+        whole = int(steps)
+    except _CONVERSION_ERRORS:
+        return None
+    return whole if whole == steps else None

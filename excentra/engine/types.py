@@ -1,0 +1,83 @@
+"""Value types shared by the engine and everything above it.
+
+All enums are ``StrEnum`` so their values are the strings the API uses.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(StrEnum):
+    GTC = "GTC"
+    """Good till cancelled: the unfilled remainder rests (the default)."""
+    IOC = "IOC"
+    """Immediate or cancel: fill what can be filled now, cancel the rest."""
+    FOK = "FOK"
+    """Fill or kill: fill the whole quantity now or nothing at all."""
+
+
+class StpMode(StrEnum):
+    """What happens when a taker meets a resting order of its own user."""
+
+    EXPIRE_TAKER = "expire_taker"
+    """Stop matching; the taker's remainder is cancelled (the original's rule)."""
+    EXPIRE_MAKER = "expire_maker"
+    """Cancel the resting own order and keep matching."""
+    EXPIRE_BOTH = "expire_both"
+    """Cancel the resting own order, stop matching, cancel the taker's remainder."""
+
+
+class OrderStatus(StrEnum):
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+
+
+class CancelReason(StrEnum):
+    """Why an order ended ``cancelled``."""
+
+    USER = "user"
+    """Cancelled on request."""
+    UNFILLED = "unfilled"
+    """A market or IOC order's remainder that found no (more) liquidity."""
+    FOK_UNFILLABLE = "fok_unfillable"
+    """A fill-or-kill order that could not be filled entirely."""
+    SELF_TRADE = "self_trade"
+    """Expired by self-trade prevention (taker or maker side)."""
+
+
+class RejectCode(StrEnum):
+    """Why a command was refused. Rejections are values, never exceptions.
+
+    One enum for the whole exchange, grouped by the subsystem that decides; the HTTP layer
+    maps each code to a status and message in exactly one place.
+    """
+
+    # engine: input on the pair's grid
+    PRICE_NOT_POSITIVE = "price_not_positive"
+    QUANTITY_NOT_POSITIVE = "quantity_not_positive"
+    PRICE_OFF_TICK = "price_off_tick"
+    QUANTITY_OFF_LOT = "quantity_off_lot"
+    BUDGET_OFF_GRID = "budget_off_grid"
+    AMOUNT_TOO_LARGE = "amount_too_large"
+    INVALID_NUMBER = "invalid_number"
+    # engine: order semantics
+    DUPLICATE_ORDER_ID = "duplicate_order_id"
+    POST_ONLY_WOULD_TAKE = "post_only_would_take"
+    ORDER_NOT_FOUND = "order_not_found"
