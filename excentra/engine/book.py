@@ -470,8 +470,7 @@ class OrderBook:
         buy = side is BUY
         maker_side = SELL if buy else BUY
         levels = self._asks if buy else self._bids
-        orders = self._orders
-        disown = self._disown
+        orders, by_user = self._orders, self._by_user
         k = self.spec.quote_per_tick_lot
         by_budget = budget is not None
         left: int = budget if budget is not None else lots
@@ -496,15 +495,16 @@ class OrderBook:
                 if not have:
                     queue.popleft()  # cancelled earlier: dropped lazily
                     continue
-                if maker.user == taker_user:
+                mid, muser = maker.id, maker.user
+                if muser == taker_user:
                     if stp is not EXPIRE_TAKER:
                         queue.popleft()
-                        del orders[maker.id]
-                        disown(maker)
+                        self._disown(maker)
+                        del orders[mid]
                         maker.remaining = 0
                         level.total -= have
                         level.count -= 1
-                        append(_new(OrderUpdated, (maker.id, maker.user, maker_side, CANCELLED,
+                        append(_new(OrderUpdated, (mid, muser, maker_side, CANCELLED,
                                                    maker.quantity - have, 0, have, SELF_TRADE)))
                         if stp is EXPIRE_MAKER:
                             continue
@@ -519,21 +519,24 @@ class OrderBook:
                     fill = have if have <= left else left
                     left -= fill
                 filled += fill
-                append(_new(TradeExecuted, (maker.id, taker_id, maker.user, taker_user, side,
-                                            px, fill, fill * cost)))
+                append(_new(TradeExecuted, (mid, taker_id, muser, taker_user, side, px, fill,
+                                            fill * cost)))
                 level.total -= fill
                 if fill == have:
                     queue.popleft()
-                    del orders[maker.id]
-                    disown(maker)
                     maker.remaining = 0
                     level.count -= 1
-                    append(_new(OrderUpdated, (maker.id, maker.user, maker_side, FILLED,
-                                               maker.quantity, 0, 0, None)))
+                    del orders[mid]
+                    own = by_user[muser]  # self._disown, inline on the hot path
+                    del own[mid]
+                    if not own:
+                        del by_user[muser]
+                    append(_new(OrderUpdated, (mid, muser, maker_side, FILLED, maker.quantity,
+                                               0, 0, None)))
                 else:
                     have -= fill
                     maker.remaining = have
-                    append(_new(OrderUpdated, (maker.id, maker.user, maker_side, PARTIAL,
+                    append(_new(OrderUpdated, (mid, muser, maker_side, PARTIAL,
                                                maker.quantity - have, have, 0, None)))
             if level.total != before:  # STP may stop at the level's first order, untouched
                 append(_new(LevelChanged, (seq, maker_side, px, level.total, level.count)))
