@@ -38,7 +38,7 @@ from excentra.engine.events import (
     OrderUpdated,
     TradeExecuted,
 )
-from excentra.engine.precision import PairSpec
+from excentra.engine.precision import CONVERSION_ERRORS, PairSpec
 from excentra.engine.types import (
     CancelReason,
     OrderStatus,
@@ -145,9 +145,9 @@ class OrderBook:
         self._orders: dict[Hashable, _Order] = {}
         self._by_user: dict[Hashable, dict[Hashable, _Order]] = {}
         self._arrivals = 0
-        # price / price_step as integers: ticks = n * _pnum // (d * _pden) for n/d = price
-        self._pnum, self._pden = spec.price_step.as_integer_ratio()[::-1]
-        self._qnum, self._qden = spec.quantity_step.as_integer_ratio()[::-1]
+        # price / price_step in integers: ticks = n·pnum / (d·pden) for price = n/d
+        self._pden, self._pnum = spec.price_ratio
+        self._qden, self._qnum = spec.quantity_ratio
 
     # -- queries -------------------------------------------------------------------------
 
@@ -225,14 +225,18 @@ class OrderBook:
         orders fill entirely or not at all.
         """
         spec = self.spec
-        try:
+        try:  # exact: price = n/d is on the grid iff price/step = n·pnum / (d·pden) is whole
             n, d = price.as_integer_ratio()
-            ticks, off_tick = divmod(n * self._pnum, d * self._pden)
+            n, d = n * self._pnum, d * self._pden
+            ticks = n // d
+            off_grid = n % d
             n, d = quantity.as_integer_ratio()
-            lots, off_lot = divmod(n * self._qnum, d * self._qden)
-        except (ValueError, OverflowError, AttributeError, TypeError):
+            n, d = n * self._qnum, d * self._qden
+            lots = n // d
+            off_grid |= n % d
+        except CONVERSION_ERRORS:
             return [self._reject_limit(order_id, user_id, price, quantity)]
-        if (off_tick or off_lot or not 0 < ticks <= spec.max_ticks
+        if (off_grid or not 0 < ticks <= spec.max_ticks
                 or not 0 < lots <= spec.max_lots or order_id in self._orders):
             return [self._reject_limit(order_id, user_id, price, quantity)]
         if side is BUY:
@@ -349,7 +353,10 @@ class OrderBook:
             return [_new(OrderRejected, (order_id, user_id, RejectCode.ORDER_NOT_FOUND))]
         self.seq = seq = self.seq + 1
         del self._orders[order_id]
-        self._disown(o)
+        own = self._by_user[o.user]  # self._disown, inline on the hot path
+        del own[order_id]
+        if not own:
+            del self._by_user[o.user]
         side, price, left = o.side, o.price, o.remaining
         o.remaining = 0
         level = (self._bids if side is BUY else self._asks)[price]

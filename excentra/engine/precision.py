@@ -22,15 +22,13 @@ This is stricter than the original, which accepted any precision and leaked dust
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Context, Decimal, Inexact, InvalidOperation
+from decimal import Decimal
 
 MAX_UNITS = Decimal(10) ** 15
 """No price, quantity or budget may exceed this many whole units (API.md)."""
 
-# Wide enough that any input within MAX_UNITS and the assets' decimals divides exactly;
-# anything longer traps Inexact and counts as off the grid.
-_EXACT = Context(prec=80, traps=[InvalidOperation, Inexact])
-_CONVERSION_ERRORS = (ValueError, OverflowError, ArithmeticError, TypeError)
+CONVERSION_ERRORS = (ValueError, OverflowError, AttributeError, TypeError)
+"""What ``as_integer_ratio`` raises for NaN, infinities and non-numbers."""
 
 
 class GridError(ValueError):
@@ -54,6 +52,11 @@ class PairSpec:
     max_ticks: int = field(init=False)
     max_lots: int = field(init=False)
     max_budget: int = field(init=False)
+    price_ratio: tuple[int, int] = field(init=False)
+    """``price_step`` as (numerator, denominator): grid conversions stay in integers."""
+    quantity_ratio: tuple[int, int] = field(init=False)
+    quote_ratio: tuple[int, int] = field(init=False)
+    base_ratio: tuple[int, int] = field(init=False)
 
     def __post_init__(self) -> None:
         base_unit, quote_unit = _unit(self.base_decimals), _unit(self.quote_decimals)
@@ -76,6 +79,10 @@ class PairSpec:
         set_(self, "max_ticks", int(MAX_UNITS / self.price_step))
         set_(self, "max_lots", int(MAX_UNITS / self.quantity_step))
         set_(self, "max_budget", int(MAX_UNITS / quote_unit))
+        set_(self, "price_ratio", self.price_step.as_integer_ratio())
+        set_(self, "quantity_ratio", self.quantity_step.as_integer_ratio())
+        set_(self, "quote_ratio", quote_unit.as_integer_ratio())
+        set_(self, "base_ratio", base_unit.as_integer_ratio())
 
     @classmethod
     def derive(cls, symbol: str, base_decimals: int, quote_decimals: int) -> PairSpec:
@@ -98,16 +105,16 @@ class PairSpec:
     # -- Decimal -> integers (None when off the grid; callers turn that into a rejection) --
 
     def to_ticks(self, price: Decimal) -> int | None:
-        return _on_grid(price, self.price_step)
+        return on_grid(price, self.price_ratio)
 
     def to_lots(self, quantity: Decimal) -> int | None:
-        return _on_grid(quantity, self.quantity_step)
+        return on_grid(quantity, self.quantity_ratio)
 
     def to_quote_units(self, amount: Decimal) -> int | None:
-        return _on_grid(amount, _unit(self.quote_decimals))
+        return on_grid(amount, self.quote_ratio)
 
     def to_base_units(self, amount: Decimal) -> int | None:
-        return _on_grid(amount, _unit(self.base_decimals))
+        return on_grid(amount, self.base_ratio)
 
     # -- integers -> Decimal --------------------------------------------------------------
 
@@ -139,10 +146,16 @@ class PairSpec:
         return int(self.quantity_step.scaleb(self.base_decimals))
 
 
-def _on_grid(value: Decimal, step: Decimal) -> int | None:
+def on_grid(value: Decimal, step: tuple[int, int]) -> int | None:
+    """``value / step`` if that is a whole number, else ``None`` (also for NaN, ±∞).
+
+    Exact at any size: both are turned into integer ratios, so no decimal context (and its
+    precision) is involved. ``OrderBook.place_limit`` inlines the same arithmetic.
+    """
     try:
-        steps = _EXACT.divide(value, step)
-        whole = int(steps)
-    except _CONVERSION_ERRORS:
+        n, d = value.as_integer_ratio()
+    except CONVERSION_ERRORS:
         return None
-    return whole if whole == steps else None
+    step_n, step_d = step
+    n, d = n * step_d, d * step_n
+    return None if n % d else n // d
