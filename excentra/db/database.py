@@ -1,0 +1,215 @@
+"""The one facade over ``databases``: nothing else in excentra imports it.
+
+Queries are raw SQL text with ``:name`` parameters, the same text for both dialects where
+possible (no literal ``%`` in the text: pass LIKE patterns as parameters). Parameters are
+encoded by Python type (:func:`excentra.db.values.to_db`); result columns are decoded
+where the caller names their types (``types=`` / ``as_type=``). Rows come back as plain
+``dict``.
+
+Connections belong to the asyncio task (that is how ``databases`` works): inside
+``async with db.transaction()`` every query of the same task runs in that transaction;
+queries outside one are autocommitted. ``async with db.connection()`` pins one connection
+to the task without a transaction (needed for session state such as advisory locks).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from decimal import Decimal
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # no stubs; only its exceptions are used
+import databases
+
+from excentra.db import _sqlite
+from excentra.db.url import Dialect, dialect_of, resolve_url
+from excentra.db.values import ColumnType, decode_row, encode_values, from_db
+
+Row = dict[str, Any]
+
+_PG_POOL_MIN = 1  # asyncpg's default opens 10 connections eagerly per Database
+
+
+class DatabaseError(Exception):
+    """A database operation failed; the driver's exception is the ``__cause__``."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint rejected the write: UNIQUE, FOREIGN KEY, CHECK or NOT NULL."""
+
+
+class _Databases(databases.Database):
+    """``databases.Database`` with our SQLite backend (see :mod:`excentra.db._sqlite`)."""
+
+    SUPPORTED_BACKENDS = {  # noqa: RUF012 - overrides the parent's class attribute
+        **databases.Database.SUPPORTED_BACKENDS,
+        "sqlite": "excentra.db._sqlite:Backend",
+    }
+
+
+_DRIVER_ERRORS = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+_INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    # Both drivers' errors become our two types, so callers can, e.g., map a duplicate
+    # command id or client_order_id to a reply without knowing the backend.
+    try:
+        yield
+    except _INTEGRITY_ERRORS as exc:
+        raise IntegrityError(str(exc)) from exc
+    except _DRIVER_ERRORS as exc:
+        raise DatabaseError(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def _init_postgres_connection(connection: Any) -> None:
+    # NUMERIC as text both ways: asyncpg's binary decoder returns 1000000 as
+    # Decimal("1.00E+6"); the text form keeps the stored scale ("1000000", "1.10"), the
+    # same representation SQLite's TEXT columns give back.
+    await connection.set_type_codec(
+        "numeric", schema="pg_catalog", encoder=str, decoder=Decimal, format="text"
+    )
+
+
+class Database:
+    """A SQLite or PostgreSQL database, chosen by URL (see :func:`resolve_url`)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = resolve_url(url)
+        self.dialect: Dialect = dialect_of(self.url)
+        self._db = _Databases(self.url, **self._backend_options())
+
+    def __repr__(self) -> str:
+        return f"Database({self._db.url.obscure_password!r})"
+
+    def _backend_options(self) -> dict[str, Any]:
+        if self.dialect != "postgresql":
+            return {}
+        options: dict[str, Any] = {"init": _init_postgres_connection}
+        if "min_size" not in self._query_options():
+            options["min_size"] = _PG_POOL_MIN
+        return options
+
+    def _query_options(self) -> dict[str, str]:
+        return dict(databases.DatabaseURL(self.url).options)
+
+    @property
+    def is_connected(self) -> bool:
+        return bool(self._db.is_connected)
+
+    async def connect(self) -> None:
+        with _translated_errors():
+            await self._db.connect()
+
+    async def disconnect(self) -> None:
+        await self._db.disconnect()
+
+    async def __aenter__(self) -> Database:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.disconnect()
+
+    async def fetch_all(
+        self,
+        sql: str,
+        values: Mapping[str, object] | None = None,
+        *,
+        types: Mapping[str, ColumnType] | None = None,
+    ) -> list[Row]:
+        """All result rows, with the columns in ``types`` decoded."""
+        with _translated_errors():
+            records = await self._db.fetch_all(self._checked(sql), self._encode(values))
+        return [self._row(record, types) for record in records]
+
+    async def fetch_one(
+        self,
+        sql: str,
+        values: Mapping[str, object] | None = None,
+        *,
+        types: Mapping[str, ColumnType] | None = None,
+    ) -> Row | None:
+        """The first result row, or ``None``."""
+        with _translated_errors():
+            record = await self._db.fetch_one(self._checked(sql), self._encode(values))
+        return None if record is None else self._row(record, types)
+
+    async def fetch_val(
+        self,
+        sql: str,
+        values: Mapping[str, object] | None = None,
+        *,
+        as_type: ColumnType | None = None,
+    ) -> Any:
+        """The first column of the first row (``None`` if no row), decoded as ``as_type``."""
+        with _translated_errors():
+            raw = await self._db.fetch_val(self._checked(sql), self._encode(values))
+        return raw if as_type is None else from_db(raw, as_type)
+
+    async def execute(self, sql: str, values: Mapping[str, object] | None = None) -> None:
+        """Run one statement. For ids or affected rows use ``RETURNING`` with ``fetch_*``:
+        ``databases`` returns different things here per backend."""
+        with _translated_errors():
+            await self._db.execute(self._checked(sql), self._encode(values))
+
+    async def execute_many(self, sql: str, values: Sequence[Mapping[str, object]]) -> None:
+        """Run one statement once per parameter set (in the task's connection)."""
+        with _translated_errors():
+            await self._db.execute_many(self._checked(sql), [self._encode(v) for v in values])
+
+    async def execute_script(self, script: str) -> None:
+        """Run several ``;``-separated statements, bypassing parameter parsing.
+
+        Used by migrations. PostgreSQL runs the text in one simple-protocol call; SQLite's
+        driver runs one statement per call, so the script is split first (see
+        :func:`excentra.db._sqlite.split_script`). Inside :meth:`transaction` the whole
+        script is part of that transaction.
+        """
+        with _translated_errors():
+            async with self._db.connection() as connection:
+                raw = connection.raw_connection
+                if self.dialect == "postgresql":
+                    await raw.execute(script)
+                    return
+                for statement in _sqlite.split_script(script):
+                    async with raw.execute(statement):
+                        pass
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """Commit on normal exit, roll back on an exception; nested = savepoint.
+
+        On SQLite the transaction starts with ``BEGIN IMMEDIATE`` (it takes the write lock
+        at once; see :mod:`excentra.db._sqlite`).
+        """
+        with _translated_errors():
+            async with self._db.transaction():
+                yield
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[None]:
+        """Pin one connection to the current task for the duration of the block."""
+        async with self._db.connection():
+            yield
+
+    def _encode(self, values: Mapping[str, object] | None) -> dict[str, object] | None:
+        return None if values is None else encode_values(values, self.dialect)
+
+    @staticmethod
+    def _checked(sql: str) -> str:
+        # databases' SQLite backend runs the query text through "%" formatting, so a
+        # literal % (LIKE 'a%') fails there with a baffling error; PostgreSQL would accept
+        # it. Refuse it on both, so a query that works on one works on the other.
+        if "%" in sql:
+            raise ValueError("literal % in query text: pass the pattern as a parameter")
+        return sql
+
+    @staticmethod
+    def _row(record: Any, types: Mapping[str, ColumnType] | None) -> Row:
+        # .keys() is needed: iterating an asyncpg record yields its values, not its keys.
+        row = {key: record[key] for key in record.keys()}  # noqa: SIM118
+        return row if not types else decode_row(row, types)
