@@ -14,6 +14,8 @@ to the task without a transaction (needed for session state such as advisory loc
 
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -25,7 +27,7 @@ import databases
 
 from excentra.db import _sqlite
 from excentra.db.url import Dialect, dialect_of, resolve_url
-from excentra.db.values import ColumnType, decode_row, encode_values, from_db
+from excentra.db.values import ColumnType, decode_row, encode_values, from_db, to_db
 
 Row = dict[str, Any]
 
@@ -72,6 +74,26 @@ async def _init_postgres_connection(connection: Any) -> None:
     await connection.set_type_codec(
         "numeric", schema="pg_catalog", encoder=str, decoder=Decimal, format="text"
     )
+
+
+_PARAM = re.compile(r"(?<!:):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@functools.lru_cache(maxsize=256)
+def _positional(sql: str, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """``:name`` parameters as the driver's positional ones (``$n`` or ``?``)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if dialect == "sqlite":
+            names.append(name)
+            return "?"
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PARAM.sub(number, sql), tuple(names)
 
 
 class Database:
@@ -160,6 +182,23 @@ class Database:
         """Run one statement once per parameter set (in the task's connection)."""
         with _translated_errors():
             await self._db.execute_many(self._checked(sql), [self._encode(v) for v in values])
+
+    async def execute_batch(self, sql: str, rows: Sequence[Mapping[str, object]]) -> None:
+        """Run one statement for many parameter sets in one driver call.
+
+        ``execute_many`` goes through ``databases``, which compiles and sends each row on
+        its own; this hands the whole batch to the driver's ``executemany`` (asyncpg
+        pipelines it, sqlite3 loops in C) on the task's connection — inside
+        :meth:`transaction`, the transaction's. The journal's group commit relies on it.
+        """
+        if not rows:
+            return
+        text, names = _positional(self._checked(sql), self.dialect)
+        args = [tuple(to_db(row[n], self.dialect) for n in names) for row in rows]
+        with _translated_errors():
+            async with self._db.connection() as connection:
+                raw = connection.raw_connection
+                await raw.executemany(text, args)
 
     async def execute_script(self, script: str) -> None:
         """Run several ``;``-separated statements, bypassing parameter parsing.

@@ -314,22 +314,12 @@ class OrderBook:
         A budget buys whole lots only; the leftover, less than one lot at the price where it
         stopped, is unspent (and released by whoever reserved it).
         """
-        spec = self.spec
-        lots = units = None
-        if (quantity is None) == (budget is None) or (budget is not None and side is SELL):
-            code: RejectCode | None = RejectCode.INVALID_NUMBER
-        elif quantity is not None:
-            lots = spec.to_lots(quantity)
-            code = _check_amount(lots, spec.max_lots, quantity, RejectCode.QUANTITY_OFF_LOT,
-                                 RejectCode.QUANTITY_NOT_POSITIVE)
-        else:
-            units = spec.to_quote_units(budget)  # type: ignore[arg-type]
-            code = _check_amount(units, spec.max_budget, budget, RejectCode.BUDGET_OFF_GRID,
-                                 RejectCode.QUANTITY_NOT_POSITIVE)
-        if code is None and order_id in self._orders:
-            code = RejectCode.DUPLICATE_ORDER_ID
-        if code is not None:
-            return [_new(OrderRejected, (order_id, user_id, code))]
+        checked = self.spec.market_amounts(side, quantity, budget)
+        if isinstance(checked, RejectCode):
+            return [_new(OrderRejected, (order_id, user_id, checked))]
+        if order_id in self._orders:
+            return [_new(OrderRejected, (order_id, user_id, RejectCode.DUPLICATE_ORDER_ID))]
+        lots, units = checked
         events: list[Event] = [_new(OrderAccepted, (
             order_id, user_id, side, MARKET, None, lots or 0, units, IOC, False))]
         left, filled, stop = self._take(order_id, user_id, side, None, lots or 0, units, stp,
@@ -388,13 +378,9 @@ class OrderBook:
         self, order_id: Hashable, user_id: Hashable, price: Decimal, quantity: Decimal
     ) -> OrderRejected:
         """The slow path: find the first precise reason a limit order is refused."""
-        spec = self.spec
-        code = _check_amount(spec.to_ticks(price), spec.max_ticks, price,
-                             RejectCode.PRICE_OFF_TICK, RejectCode.PRICE_NOT_POSITIVE)
-        code = code or _check_amount(spec.to_lots(quantity), spec.max_lots, quantity,
-                                     RejectCode.QUANTITY_OFF_LOT,
-                                     RejectCode.QUANTITY_NOT_POSITIVE)
-        return OrderRejected(order_id, user_id, code or RejectCode.DUPLICATE_ORDER_ID)
+        checked = self.spec.limit_amounts(price, quantity)
+        code = checked if isinstance(checked, RejectCode) else RejectCode.DUPLICATE_ORDER_ID
+        return OrderRejected(order_id, user_id, code)
 
     def _rest(
         self,
@@ -618,20 +604,3 @@ def _view(o: _Order) -> RestingOrder:
 def _require(ok: bool, message: str) -> None:
     if not ok:
         raise BookIntegrityError(message)
-
-
-def _check_amount(
-    units: int | None,
-    maximum: int,
-    raw: Decimal | None,
-    off_grid: RejectCode,
-    not_positive: RejectCode,
-) -> RejectCode | None:
-    """The rejection for an amount that did (``units``) or did not convert to the grid."""
-    if units is None:
-        if not isinstance(raw, Decimal) or not raw.is_finite():
-            return RejectCode.INVALID_NUMBER
-        return off_grid if raw > 0 else not_positive
-    if units <= 0:
-        return not_positive
-    return RejectCode.AMOUNT_TOO_LARGE if units > maximum else None

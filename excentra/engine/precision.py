@@ -22,10 +22,18 @@ This is stricter than the original, which accepted any precision and leaked dust
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
+
+from excentra.engine.types import RejectCode, Side
+
+SELL = Side.SELL
 
 MAX_UNITS = Decimal(10) ** 15
 """No price, quantity or budget may exceed this many whole units (API.md)."""
+
+EXACT = Context(prec=100)
+"""Integer → Decimal conversions go through this context: 10^15 units with 18 decimals
+need 34 digits, more than the default context's 28 (which would round silently)."""
 
 CONVERSION_ERRORS = (ValueError, OverflowError, AttributeError, TypeError)
 """What ``as_integer_ratio`` raises for NaN, infinities and non-numbers."""
@@ -116,19 +124,52 @@ class PairSpec:
     def to_base_units(self, amount: Decimal) -> int | None:
         return on_grid(amount, self.base_ratio)
 
+    # -- validated input: integers, or the first reason the input is refused -------------
+
+    def limit_amounts(self, price: Decimal, quantity: Decimal) -> tuple[int, int] | RejectCode:
+        """A limit order's (ticks, lots), or why it cannot be placed on this grid."""
+        ticks, lots = self.to_ticks(price), self.to_lots(quantity)
+        code = _check(ticks, self.max_ticks, price, RejectCode.PRICE_OFF_TICK,
+                      RejectCode.PRICE_NOT_POSITIVE)
+        code = code or _check(lots, self.max_lots, quantity, RejectCode.QUANTITY_OFF_LOT,
+                              RejectCode.QUANTITY_NOT_POSITIVE)
+        if code is not None:
+            return code
+        assert ticks is not None
+        assert lots is not None
+        return ticks, lots
+
+    def market_amounts(self, side: Side, quantity: Decimal | None,
+                       budget: Decimal | None) -> tuple[int | None, int | None] | RejectCode:
+        """A market order's (lots, budget units) — exactly one set — or why it is refused.
+
+        Sized by base ``quantity``, or, for buys only, by quote ``budget``.
+        """
+        if (quantity is None) == (budget is None) or (budget is not None and side is SELL):
+            return RejectCode.INVALID_NUMBER
+        if quantity is not None:
+            lots = self.to_lots(quantity)
+            code = _check(lots, self.max_lots, quantity, RejectCode.QUANTITY_OFF_LOT,
+                          RejectCode.QUANTITY_NOT_POSITIVE)
+            return code or (lots, None)
+        units = self.to_quote_units(budget)  # type: ignore[arg-type]
+        code = _check(units, self.max_budget, budget, RejectCode.BUDGET_OFF_GRID,
+                      RejectCode.QUANTITY_NOT_POSITIVE)
+        return code or (None, units)
+
     # -- integers -> Decimal --------------------------------------------------------------
 
     def price(self, ticks: int) -> Decimal:
-        return ticks * self.price_step
+        return EXACT.multiply(Decimal(ticks), self.price_step)
 
     def quantity(self, lots: int) -> Decimal:
-        return lots * self.quantity_step
+        return EXACT.multiply(Decimal(lots), self.quantity_step)
 
     def quote_amount(self, units: int) -> Decimal:
-        return Decimal(units).scaleb(-self.quote_decimals)
+        return units_to_decimal(units, self.quote_decimals)
 
     def base_amount(self, units: int) -> Decimal:
-        return Decimal(units).scaleb(-self.base_decimals)
+        return units_to_decimal(units, self.base_decimals)
 
     # -- money: the one rule for holds and settlement -------------------------------------
 
@@ -146,6 +187,11 @@ class PairSpec:
         return int(self.quantity_step.scaleb(self.base_decimals))
 
 
+def units_to_decimal(units: int, decimals: int) -> Decimal:
+    """``units`` minor units of an asset with ``decimals`` places, exactly."""
+    return Decimal(units).scaleb(-decimals, context=EXACT)
+
+
 def on_grid(value: Decimal, step: tuple[int, int]) -> int | None:
     """``value / step`` if that is a whole number, else ``None`` (also for NaN, ±∞).
 
@@ -159,3 +205,20 @@ def on_grid(value: Decimal, step: tuple[int, int]) -> int | None:
     step_n, step_d = step
     n, d = n * step_d, d * step_n
     return None if n % d else n // d
+
+
+def _check(
+    units: int | None,
+    maximum: int,
+    raw: Decimal | None,
+    off_grid: RejectCode,
+    not_positive: RejectCode,
+) -> RejectCode | None:
+    """The rejection for an amount that did (``units``) or did not convert to the grid."""
+    if units is None:
+        if not isinstance(raw, Decimal) or not raw.is_finite():
+            return RejectCode.INVALID_NUMBER
+        return off_grid if raw > 0 else not_positive
+    if units <= 0:
+        return not_positive
+    return RejectCode.AMOUNT_TOO_LARGE if units > maximum else None

@@ -81,3 +81,17 @@ class RejectCode(StrEnum):
     DUPLICATE_ORDER_ID = "duplicate_order_id"
     POST_ONLY_WOULD_TAKE = "post_only_would_take"
     ORDER_NOT_FOUND = "order_not_found"
+    # ledger
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    AMOUNT_OFF_GRID = "amount_off_grid"
+    """More decimal places than the asset has."""
+    AMOUNT_NOT_POSITIVE = "amount_not_positive"
+    # exchange (the actor core's checks before the engine)
+    PAIR_NOT_FOUND = "pair_not_found"
+    ASSET_NOT_FOUND = "asset_not_found"
+    SELF_CROSS = "self_cross"
+    """A limit order would cross the same user's resting order (the original's pre-check)."""
+    ORDER_NOT_OPEN = "order_not_open"
+    ALREADY_EXISTS = "already_exists"
+    UNAVAILABLE = "unavailable"
+    """The core is recovering from a failure; retry (HTTP 503)."""

@@ -20,7 +20,8 @@ from excentra.db import (
 from excentra.db.migration_files import MIGRATIONS_DIR_ENV, load_migrations
 
 REPO_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
-ALL_VERSIONS = [1, 2, 3]
+ALL_VERSIONS = sorted({int(p.name[:4]) for p in REPO_MIGRATIONS.glob("*.sql")})
+NEXT = f"{ALL_VERSIONS[-1] + 1:04d}"  # the version a test adds
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ async def test_fresh_database_gets_every_migration_with_checksums(database: Data
         for m in load_migrations(REPO_MIGRATIONS, database.dialect)
     ]
     assert rows == expected
-    assert [r["name"] for r in rows] == ["core", "ledger", "seed"]
+    assert [r["name"] for r in rows] == ["core", "ledger", "seed", "fee_account"]
     for table in ("users", "orders", "trades", "ledger_entries", "commands", "withdrawals"):
         assert await _table_exists(database, table)
 
@@ -79,7 +80,7 @@ async def test_rerun_applies_nothing(database: Database, caplog: pytest.LogCaptu
     applied = [r for r in caplog.records if r.getMessage() == "migration applied"]
     assert [r.version for r in applied] == ALL_VERSIONS  # type: ignore[attr-defined]
     assert await migrate(database) == []
-    assert await database.fetch_val("SELECT count(*) FROM schema_migrations") == 3
+    assert await database.fetch_val("SELECT count(*) FROM schema_migrations") == len(ALL_VERSIONS)
 
 
 @pytest.mark.asyncio
@@ -117,11 +118,11 @@ async def test_applied_migration_with_missing_file_is_refused(
 @pytest.mark.asyncio
 async def test_new_migration_is_applied_alone(database: Database, migrations_copy: Path) -> None:
     await migrate(database, migrations_copy)
-    (migrations_copy / "0004_extra.sql").write_text(
+    (migrations_copy / f"{NEXT}_extra.sql").write_text(
         "CREATE TABLE extra (id INTEGER NOT NULL PRIMARY KEY, note TEXT);\n"
         "INSERT INTO extra (id, note) VALUES (1, 'semi;colon');\n"
     )
-    assert await migrate(database, migrations_copy) == [4]
+    assert await migrate(database, migrations_copy) == [int(NEXT)]
     assert await database.fetch_val("SELECT note FROM extra") == "semi;colon"
 
 
@@ -129,10 +130,10 @@ async def test_new_migration_is_applied_alone(database: Database, migrations_cop
 async def test_failed_migration_rolls_back_and_names_its_file(
     database: Database, migrations_copy: Path
 ) -> None:
-    (migrations_copy / "0004_broken.sql").write_text(
+    (migrations_copy / f"{NEXT}_broken.sql").write_text(
         "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM no_such_table;\n"
     )
-    with pytest.raises(MigrationError, match=r"0004_broken\.sql"):
+    with pytest.raises(MigrationError, match=rf"{NEXT}_broken\.sql"):
         await migrate(database, migrations_copy)
     versions = await database.fetch_all("SELECT version FROM schema_migrations ORDER BY version")
     assert [r["version"] for r in versions] == ALL_VERSIONS
@@ -143,10 +144,11 @@ async def test_failed_migration_rolls_back_and_names_its_file(
 async def test_pending_migration_older_than_applied_is_refused(
     database: Database, migrations_copy: Path
 ) -> None:
-    (migrations_copy / "0005_later.sql").write_text("CREATE TABLE later (x INTEGER);\n")
+    later = f"{int(NEXT) + 1:04d}"
+    (migrations_copy / f"{later}_later.sql").write_text("CREATE TABLE later (x INTEGER);\n")
     await migrate(database, migrations_copy)
-    (migrations_copy / "0004_late_arrival.sql").write_text("CREATE TABLE late (x INTEGER);\n")
-    with pytest.raises(MigrationError, match=r"0004_late_arrival\.sql is pending but older"):
+    (migrations_copy / f"{NEXT}_late_arrival.sql").write_text("CREATE TABLE late (x INTEGER);\n")
+    with pytest.raises(MigrationError, match=rf"{NEXT}_late_arrival\.sql is pending but older"):
         await migrate(database, migrations_copy)
 
 
@@ -161,7 +163,7 @@ async def test_concurrent_migrations_apply_each_version_once(database_url: str) 
     applied = results[0] + results[1]
     assert sorted(applied) == ALL_VERSIONS  # each version applied by exactly one of them
     async with Database(database_url) as db:
-        assert await db.fetch_val("SELECT count(*) FROM schema_migrations") == 3
+        assert await db.fetch_val("SELECT count(*) FROM schema_migrations") == len(ALL_VERSIONS)
         assert await db.fetch_val("SELECT count(*) FROM assets") == 4
         assert await migrate(db) == []
 

@@ -39,7 +39,8 @@ async def test_seed_assets_pairs_and_system_user(migrated: Database) -> None:
     assert all(p["is_active"] and p["maker_fee_rate"] == 0 for p in pairs)
     assert all(p["price_step"] is None for p in pairs)
     user = await migrated.fetch_one(
-        "SELECT id, email, password_hash, role, is_suspended FROM users",
+        "SELECT id, email, password_hash, role, is_suspended FROM users WHERE id = :id",
+        {"id": SYSTEM_USER},
         types={"id": uuid.UUID, "is_suspended": bool},
     )
     assert user == {

@@ -1,0 +1,121 @@
+"""The journal's writes: many commands' ``Writes`` in one transaction (group commit).
+
+Balances are written as absolute values. The journal is the only writer, so it keeps a
+mirror of the committed balances in minor units, applies each batch's movements to it in
+order, and upserts the touched rows; SQLite stores money as text and cannot add it in SQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from excentra.db.database import Database
+from excentra.db.records import Writes
+from excentra.engine.precision import units_to_decimal
+
+_SQL = {
+    "commands": "INSERT INTO commands (command_id, kind, user_id, result, created_at) "
+                "VALUES (:command_id, :kind, :user_id, :result, :created_at)",
+    "assets": "INSERT INTO assets (id, symbol, name, decimals, is_active, coingecko_id, "
+              "created_at) VALUES (:id, :symbol, :name, :decimals, TRUE, :coingecko_id, "
+              ":created_at)",
+    "pairs": "INSERT INTO trading_pairs (id, base_asset, quote_asset, symbol, is_active, "
+             "price_step, quantity_step, maker_fee_rate, taker_fee_rate, created_at) "
+             "VALUES (:id, :base_asset, :quote_asset, :symbol, TRUE, :price_step, "
+             ":quantity_step, :maker_fee_rate, :taker_fee_rate, :created_at)",
+    "orders": "INSERT INTO orders (id, user_id, pair_id, client_order_id, side, order_type, "
+              "time_in_force, post_only, price, quantity, remaining_quantity, "
+              "filled_quantity, reserved, status, seq, created_at, updated_at) VALUES (:id, "
+              ":user_id, :pair_id, :client_order_id, :side, :order_type, :time_in_force, "
+              ":post_only, :price, :quantity, :remaining_quantity, :filled_quantity, "
+              ":reserved, :status, :seq, :created_at, :created_at)",
+    "order_changes": "UPDATE orders SET remaining_quantity = :remaining_quantity, "
+                     "filled_quantity = :filled_quantity, reserved = :reserved, "
+                     "status = :status, updated_at = :updated_at WHERE id = :id",
+    "trades": "INSERT INTO trades (id, pair_id, buy_order_id, sell_order_id, buyer_user_id, "
+              "seller_user_id, price, quantity, quote_amount, taker_side, maker_fee, "
+              "taker_fee, seq, created_at) VALUES (:id, :pair_id, :buy_order_id, "
+              ":sell_order_id, :buyer_user_id, :seller_user_id, :price, :quantity, "
+              ":quote_amount, :taker_side, :maker_fee, :taker_fee, :seq, :created_at)",
+    "withdrawals": "INSERT INTO withdrawals (id, user_id, asset, amount, fee, to_address, "
+                   "status, created_at, updated_at) VALUES (:id, :user_id, :asset, :amount, "
+                   ":fee, :to_address, :status, :created_at, :created_at)",
+    "withdrawal_changes": "UPDATE withdrawals SET status = :status, "
+                          "tx_hash = COALESCE(:tx_hash, tx_hash), updated_at = :updated_at "
+                          "WHERE id = :id",
+    "entries": "INSERT INTO ledger_entries (command_id, seq, user_id, asset, "
+               "delta_available, delta_held, kind, ref_id, created_at) VALUES (:command_id, "
+               ":seq, :user_id, :asset, :delta_available, :delta_held, :kind, :ref_id, "
+               ":created_at)",
+    "balances": "INSERT INTO balances (id, user_id, asset, available, held, updated_at) "
+                "VALUES (:id, :user_id, :asset, :available, :held, :updated_at) "
+                "ON CONFLICT (user_id, asset) DO UPDATE SET available = excluded.available, "
+                "held = excluded.held, updated_at = excluded.updated_at",
+}
+
+BalanceKey = tuple[uuid.UUID, str]
+
+
+class JournalWriter:
+    """Writes batches of ``Writes``; owns the mirror of committed balances."""
+
+    def __init__(self, db: Database, balances: dict[BalanceKey, list[int]],
+                 decimals: dict[str, int]) -> None:
+        self.db = db
+        self.balances = balances
+        """``(user_id, asset) -> [available, held]`` in minor units, as committed."""
+        self.decimals = decimals
+
+    async def write(self, batch: list[Writes]) -> None:
+        """Commit every command of ``batch``, in order, in one transaction."""
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _SQL}
+        mirror = {k: list(v) for k, v in self._touched(batch)}
+        for w in batch:
+            self._collect(w, rows, mirror)
+        rows["balances"] = self._balance_rows(mirror, batch[-1].at)
+        async with self.db.transaction():
+            for name, sql in _SQL.items():
+                await self.db.execute_batch(sql, rows[name])
+        self.balances.update(mirror)  # only once the transaction is in
+
+    def _touched(self, batch: list[Writes]) -> Iterable[tuple[BalanceKey, list[int]]]:
+        keys = {(m.user_id, m.asset) for w in batch for m in w.movements}
+        return ((k, self.balances.get(k, [0, 0])) for k in keys)
+
+    def _collect(self, w: Writes, rows: dict[str, list[dict[str, Any]]],
+                 mirror: dict[BalanceKey, list[int]]) -> None:
+        self.decimals.update(w.decimals)
+        at = w.at
+        rows["commands"].append({"command_id": w.command_id, "kind": w.kind,
+                                 "user_id": w.user_id, "result": w.result, "created_at": at})
+        for name in ("assets", "pairs", "orders", "order_changes", "trades", "withdrawals",
+                     "withdrawal_changes"):
+            rows[name] += [asdict(r) for r in getattr(w, name)]
+        for a in w.assets:
+            self.decimals[a.symbol] = a.decimals
+        for seq, m in enumerate(w.movements):
+            dec = self.decimals[m.asset]
+            rows["entries"].append({
+                "command_id": w.command_id, "seq": seq, "user_id": m.user_id,
+                "asset": m.asset, "delta_available": units_to_decimal(m.available, dec),
+                "delta_held": units_to_decimal(m.held, dec), "kind": m.kind,
+                "ref_id": m.ref_id, "created_at": at})
+            b = mirror[(m.user_id, m.asset)]
+            b[0] += m.available
+            b[1] += m.held
+            if b[0] < 0 or b[1] < 0:
+                raise ValueError(f"journal: negative balance {m.user_id} {m.asset}: {b}")
+
+    def _balance_rows(self, mirror: dict[BalanceKey, list[int]],
+                      at: datetime) -> list[dict[str, Any]]:
+        out = []
+        for (user_id, asset), (available, held) in mirror.items():
+            dec = self.decimals[asset]
+            out.append({"id": uuid.uuid4(), "user_id": user_id, "asset": asset,
+                        "available": units_to_decimal(available, dec),
+                        "held": units_to_decimal(held, dec), "updated_at": at})
+        return out

@@ -1,0 +1,97 @@
+"""Reading the durable state the actors are rebuilt from."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from excentra.db.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class AssetState:
+    symbol: str
+    decimals: int
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PairState:
+    id: uuid.UUID
+    symbol: str
+    base: str
+    quote: str
+    price_step: Decimal | None
+    quantity_step: Decimal | None
+    maker_fee_rate: Decimal
+    taker_fee_rate: Decimal
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderState:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    symbol: str
+    side: str
+    order_type: str
+    price: Decimal
+    quantity: Decimal
+    remaining: Decimal
+    reserved: Decimal
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    assets: list[AssetState]
+    pairs: list[PairState]
+    balances: list[tuple[uuid.UUID, str, Decimal, Decimal]]
+    open_orders: list[OpenOrderState]
+    """Open and partially filled orders, in time priority (``seq``)."""
+    pending_withdrawals: list[tuple[uuid.UUID, uuid.UUID, str, Decimal]]
+    """(id, user, asset, amount + fee) of withdrawals still holding funds."""
+    order_seq: int
+    trade_seq: int
+
+
+async def load_state(db: Database) -> State:
+    assets = [AssetState(r["symbol"], int(r["decimals"]), r["is_active"]) for r in
+              await db.fetch_all("SELECT symbol, decimals, is_active FROM assets",
+                                 types={"is_active": bool})]
+    pairs = [PairState(**r) for r in await db.fetch_all(
+        "SELECT id, symbol, base_asset AS base, quote_asset AS quote, price_step, "
+        "quantity_step, maker_fee_rate, taker_fee_rate, is_active FROM trading_pairs",
+        types={"id": uuid.UUID, "price_step": Decimal, "quantity_step": Decimal,
+               "maker_fee_rate": Decimal, "taker_fee_rate": Decimal, "is_active": bool})]
+    balances = [(r["user_id"], r["asset"], r["available"], r["held"]) for r in
+                await db.fetch_all("SELECT user_id, asset, available, held FROM balances",
+                                   types={"user_id": uuid.UUID, "available": Decimal,
+                                          "held": Decimal})]
+    orders = [OpenOrderState(**r) for r in await db.fetch_all(
+        "SELECT o.id, o.user_id, p.symbol, o.side, o.order_type, o.price, o.quantity, "
+        "o.remaining_quantity AS remaining, o.reserved, o.seq FROM orders o "
+        "JOIN trading_pairs p ON p.id = o.pair_id "
+        "WHERE o.status IN ('open', 'partially_filled') ORDER BY o.seq",
+        types={"id": uuid.UUID, "user_id": uuid.UUID, "price": Decimal,
+               "quantity": Decimal, "remaining": Decimal, "reserved": Decimal})]
+    withdrawals = [(r["id"], r["user_id"], r["asset"], r["amount"] + r["fee"]) for r in
+                   await db.fetch_all(
+                       "SELECT id, user_id, asset, amount, fee FROM withdrawals "
+                       "WHERE status IN ('pending', 'broadcast')",
+                       types={"id": uuid.UUID, "user_id": uuid.UUID, "amount": Decimal,
+                              "fee": Decimal})]
+    seqs: dict[str, Any] = await db.fetch_one(
+        "SELECT (SELECT COALESCE(MAX(seq), 0) FROM orders) AS order_seq, "
+        "(SELECT COALESCE(MAX(seq), 0) FROM trades) AS trade_seq") or {}
+    return State(assets, pairs, balances, orders, withdrawals,
+                 int(seqs.get("order_seq") or 0), int(seqs.get("trade_seq") or 0))
+
+
+async def command_result(db: Database, command_id: str) -> str | None:
+    """The stored reply of a command already committed, if any."""
+    raw = await db.fetch_val("SELECT result FROM commands WHERE command_id = :id",
+                             {"id": command_id})
+    return None if raw is None else str(raw)
