@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 
 from excentra.engine import (
@@ -52,7 +53,7 @@ def engine_demo() -> None:
     spec = PairSpec.derive("BTC/USDT", base_decimals=8, quote_decimals=6)
     book = OrderBook(spec)
     d = Decimal
-    script = [
+    script: list[tuple[str, Callable[[], list[Event]]]] = [
         ("alice rests two asks", lambda: book.place_limit("a1", "alice", Side.SELL,
                                                           d("50000"), d("0.5"))),
         ("", lambda: book.place_limit("a2", "alice", Side.SELL, d("50010"), d("1"))),

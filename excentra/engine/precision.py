@@ -187,6 +187,12 @@ class PairSpec:
         return int(self.quantity_step.scaleb(self.base_decimals))
 
 
+def plain(value: Decimal) -> str:
+    """A decimal as the API writes it: fixed-point, never exponent form ("0.00000000",
+    not "0E-8"), keeping its scale."""
+    return format(value, "f")
+
+
 def units_to_decimal(units: int, decimals: int) -> Decimal:
     """``units`` minor units of an asset with ``decimals`` places, exactly."""
     return Decimal(units).scaleb(-decimals, context=EXACT)

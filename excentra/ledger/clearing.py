@@ -15,7 +15,6 @@ from excentra.engine import (
     OrderStatus,
     OrderType,
     OrderUpdated,
-    PairSpec,
     RejectCode,
     Side,
     StpMode,

@@ -1,0 +1,162 @@
+"""JournalActor: the single writer. Group commit, then acknowledge, then broadcast.
+
+It receives every state change in pipeline order and keeps them in ``pending``; the first
+``Commit`` of a batch tells the actor itself a ``Flush``, which queues behind whatever
+arrived meanwhile, so one transaction takes everything waiting (up to ``max_batch``).
+Only after the transaction commits are the replies resolved and the events handed to the
+broadcaster (DESIGN.md invariant 3: acknowledge after durable).
+
+The database is reached through ``databases`` on an event loop private to this actor's
+thread: no lock or connection is shared with the HTTP loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pykka
+
+from excentra.actors.bridge import Reply
+from excentra.actors.supervised import Supervised
+from excentra.db import Database
+from excentra.db.journal import BalanceKey, JournalWriter
+from excentra.db.records import Writes
+from excentra.engine import Event
+from excentra.ledger import SettledTrade
+
+log = logging.getLogger("excentra.journal")
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """One command's writes; ``result`` goes to ``reply`` once they are durable."""
+
+    writes: Writes
+    result: Any
+    reply: Reply | None
+    symbol: str | None
+    events: tuple[Event, ...]
+    trades: tuple[SettledTrade, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Write everything pending (sent by the journal to itself)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    """Resolve ``reply`` once everything received before it is durable."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Tests only: stop writing until ``Release`` (commands queue up meanwhile)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What the broadcaster receives: one batch of durable commands, in commit order."""
+
+    commands: tuple[Commit, ...]
+    at: datetime
+
+
+@dataclass
+class JournalStats:
+    batches: int = 0
+    commands: int = 0
+    max_batch: int = 0
+    seconds: float = 0.0
+    sizes: list[int] = field(default_factory=list)
+
+
+class JournalActor(Supervised):
+    def __init__(self, url: str, balances: dict[BalanceKey, list[int]],
+                 decimals: dict[str, int], broadcaster: pykka.ActorRef[Any] | None,
+                 max_batch: int = 2000, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.url = url
+        self.broadcaster = broadcaster
+        self.max_batch = max_batch
+        self.pending: list[Commit] = []
+        self.barriers: list[Reply] = []
+        self.held = False
+        self.stats = JournalStats()
+        self._balances, self._decimals = balances, decimals
+
+    def on_start(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.db = Database(self.url)
+        self.loop.run_until_complete(self.db.connect())
+        self.writer = JournalWriter(self.db, self._balances, self._decimals)
+
+    def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(self, *exc: Any) -> None:
+        self._close()
+        super().on_failure(*exc)
+
+    def _close(self) -> None:
+        if hasattr(self, "loop") and not self.loop.is_closed():
+            self.loop.run_until_complete(self.db.disconnect())
+            self.loop.close()
+
+    def handle(self, message: Any) -> None:
+        match message:
+            case Commit():
+                self.pending.append(message)
+                if len(self.pending) == 1:
+                    self.actor_ref.tell(Flush())
+            case Flush():
+                self._flush()
+            case Barrier():
+                self.barriers.append(message.reply)
+                self.actor_ref.tell(Flush())
+            case Hold():
+                self.held = True
+            case Release():
+                self.held = False
+                self.actor_ref.tell(Flush())
+            case _:
+                raise TypeError(f"JournalActor: unexpected {message!r}")
+
+    def _flush(self) -> None:
+        if self.held:
+            return
+        while self.pending:
+            batch, self.pending = (self.pending[:self.max_batch],
+                                   self.pending[self.max_batch:])
+            started = time.perf_counter()
+            self.loop.run_until_complete(self.writer.write([c.writes for c in batch]))
+            self._account(len(batch), time.perf_counter() - started)
+            for c in batch:
+                if c.reply is not None:
+                    c.reply.resolve(c.result)
+            if self.broadcaster is not None:
+                self.broadcaster.tell(Committed(tuple(batch), batch[-1].writes.at))
+        barriers, self.barriers = self.barriers, []
+        for reply in barriers:
+            reply.resolve(self.stats.commands)
+
+    def _account(self, size: int, seconds: float) -> None:
+        s = self.stats
+        s.batches += 1
+        s.commands += size
+        s.max_batch = max(s.max_batch, size)
+        s.seconds += seconds
+        if len(s.sizes) < 100_000:
+            s.sizes.append(size)

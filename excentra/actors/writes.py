@@ -1,0 +1,123 @@
+"""Turning one settled command into the journal's ``Writes`` and the caller's result.
+
+Pure functions: the ledger actor calls them after settling, with the pair's terms.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Hashable, Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from excentra.db.records import (
+    MovementRow,
+    OrderChange,
+    OrderRow,
+    TradeRow,
+    Writes,
+)
+from excentra.engine import Event, OrderStatus, OrderUpdated, Side
+from excentra.engine.precision import plain
+from excentra.ledger import Movement, PairTerms, SettledTrade
+from excentra.ledger.clearing import Clearing, OpenedOrder
+
+Result = dict[str, Any]
+
+
+def movement_rows(movements: Iterable[Movement]) -> tuple[MovementRow, ...]:
+    return tuple(MovementRow(uuid.UUID(m.user_id), m.asset, m.available, m.held, m.kind,
+                             None if m.ref is None else uuid.UUID(str(m.ref)))
+                 for m in movements)
+
+
+def _reserved(clearing: Clearing, pair: PairTerms, order_id: Hashable, side: Side) -> Decimal:
+    asset = pair.quote if side is Side.BUY else pair.base
+    return clearing.amount(asset, clearing.ledger.reserved(order_id))
+
+
+def _last_updates(events: Iterable[Event]) -> dict[Hashable, OrderUpdated]:
+    last: dict[Hashable, OrderUpdated] = {}
+    for e in events:
+        if isinstance(e, OrderUpdated):
+            last[e.order_id] = e
+    return last
+
+
+def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: int,
+              events: list[Event], movements: list[Movement], trades: list[SettledTrade],
+              trade_seq: int, command_id: str, at: datetime) -> tuple[Writes, Result]:
+    """The writes and result of a placed order (its own row, makers' changes, trades)."""
+    order, pair = opened.order, clearing.pairs[opened.order.symbol]
+    spec = pair.spec
+    updates = _last_updates(events)
+    mine = updates[order.order_id]
+    if opened.budget is not None:  # market buy: quantity is the budget (the original's way)
+        spent = sum(t.quote for t in trades if t.buy_order_id == order.order_id)
+        quantity = spec.quote_amount(opened.budget)
+        remaining = spec.quote_amount(opened.budget - spent)
+    else:
+        quantity = spec.quantity(opened.lots or 0)
+        remaining = spec.quantity(mine.remaining)
+    row = OrderRow(
+        uuid.UUID(order.order_id), uuid.UUID(order.user_id), pair_id, order.client_order_id,
+        order.side.value, order.order_type.value, order.time_in_force.value, order.post_only,
+        order.price if opened.ticks is not None else None, quantity, remaining,
+        spec.quantity(mine.filled), _reserved(clearing, pair, order.order_id, order.side),
+        mine.status.value, seq, at)
+    changes = tuple(_change(clearing, pair, u, at) for oid, u in updates.items()
+                    if oid != order.order_id)
+    trade_rows = tuple(_trade_row(pair, pair_id, t, trade_seq + i, at)
+                       for i, t in enumerate(trades))
+    result: Result = {
+        "order_id": order.order_id,
+        "status": mine.status.value,
+        "filled_quantity": plain(spec.quantity(mine.filled)),
+        "remaining_quantity": "0" if opened.budget is not None else plain(remaining),
+        "trades": [{"price": plain(spec.price(t.event.price)),
+                    "quantity": plain(spec.quantity(t.event.quantity))} for t in trades],
+    }
+    writes = Writes(command_id, "place_order", uuid.UUID(order.user_id), json.dumps(result),
+                    at, orders=(row,), order_changes=changes, trades=trade_rows,
+                    movements=movement_rows(movements), decimals=dict(clearing.decimals))
+    return writes, result
+
+
+def cancellation(clearing: Clearing, symbol: str, user_id: str, events: list[Event],
+                 movements: list[Movement], command_id: str,
+                 at: datetime) -> tuple[Writes, Result]:
+    pair = clearing.pairs[symbol]
+    updates = _last_updates(events)
+    changes = tuple(_change(clearing, pair, u, at) for u in updates.values())
+    cancelled = next(iter(updates.values()))
+    result: Result = {"order_id": str(cancelled.order_id), "status": cancelled.status.value,
+                      "remaining_quantity": plain(pair.spec.quantity(cancelled.cancelled)),
+                      "filled_quantity": plain(pair.spec.quantity(cancelled.filled))}
+    writes = Writes(command_id, "cancel_order", uuid.UUID(user_id), json.dumps(result), at,
+                    order_changes=changes, movements=movement_rows(movements),
+                    decimals=dict(clearing.decimals))
+    return writes, result
+
+
+def _change(clearing: Clearing, pair: PairTerms, u: OrderUpdated, at: datetime) -> OrderChange:
+    spec = pair.spec
+    # A cancelled order keeps its remaining quantity on record (the original's behaviour).
+    remaining = u.cancelled if u.status is OrderStatus.CANCELLED else u.remaining
+    return OrderChange(uuid.UUID(str(u.order_id)), spec.quantity(remaining),
+                       spec.quantity(u.filled), _reserved(clearing, pair, u.order_id, u.side),
+                       u.status.value, at)
+
+
+def _trade_row(pair: PairTerms, pair_id: uuid.UUID, t: SettledTrade, seq: int,
+               at: datetime) -> TradeRow:
+    spec, e = pair.spec, t.event
+    buyer_fee, seller_fee = spec.base_amount(t.buyer_fee), spec.quote_amount(t.seller_fee)
+    maker_is_buyer = e.taker_side is Side.SELL
+    return TradeRow(
+        uuid.UUID(t.trade_id), pair_id, uuid.UUID(str(t.buy_order_id)),
+        uuid.UUID(str(t.sell_order_id)), uuid.UUID(t.buyer_id), uuid.UUID(t.seller_id),
+        spec.price(e.price), spec.quantity(e.quantity), spec.quote_amount(t.quote),
+        e.taker_side.value, buyer_fee if maker_is_buyer else seller_fee,
+        seller_fee if maker_is_buyer else buyer_fee, seq, at)

@@ -1,0 +1,262 @@
+"""The ``Exchange`` facade: the actor core as plain async Python (what HTTP calls).
+
+Every method sends one command as a message and awaits its answer through the asyncio
+bridge; none blocks the event loop. Answers are values: a result ``dict`` (decimals as
+strings, the API's shapes) or ``Rejected(code)`` — including ``RejectCode.UNAVAILABLE``
+while the core recovers from a failure.
+
+Idempotency: every state-changing command has a command id — derived from the caller's
+key (``client_order_id``, a deposit's idempotency key) or fresh. A command id that is in
+flight is awaited, not re-sent; one already committed answers with its stored result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pykka
+
+from excentra.actors.book import Snapshot
+from excentra.actors.bridge import Outstanding, Reply, Unavailable
+from excentra.actors.broadcaster import Subscriber
+from excentra.actors.ledger import (
+    AddAsset,
+    AddPair,
+    Audit,
+    CancelOrder,
+    Deposit,
+    PlaceOrder,
+    Rejected,
+    Withdraw,
+)
+from excentra.actors.supervisor import Supervisor, pair_terms
+from excentra.db import Database, migrate
+from excentra.db.records import AssetRow, PairRow
+from excentra.db.state import command_result
+from excentra.engine import (
+    GridError,
+    OrderBook,
+    OrderType,
+    RejectCode,
+    Side,
+    StpMode,
+    TimeInForce,
+)
+from excentra.engine.precision import plain
+from excentra.ledger.clearing import NewOrder
+
+log = logging.getLogger("excentra.exchange")
+
+Result = dict[str, Any]
+Outcome = Result | Rejected
+
+
+class Exchange:
+    """Start it, call it, stop it. One per process and event loop."""
+
+    def __init__(self, database_url: str | None = None, *,
+                 subscribers: Iterable[Subscriber] = (), max_batch: int = 2000,
+                 reply_timeout: float = 30.0) -> None:
+        self.db = Database(database_url)
+        self.reply_timeout = reply_timeout
+        self._subscribers = list(subscribers)
+        self._max_batch = max_batch
+        self._inflight: dict[str, asyncio.Future[Outcome]] = {}
+        self.outstanding = Outstanding()
+        self.supervisor: Supervisor | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Database, migrations, then the actors (in dependency order)."""
+        await self.db.connect()
+        await migrate(self.db)
+        self.supervisor = Supervisor(self.db.url, asyncio.get_running_loop(),
+                                     self.outstanding, self._subscribers, self._max_batch)
+        await self.supervisor.start()
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+        await self.db.disconnect()
+
+    async def __aenter__(self) -> Exchange:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.stop()
+
+    @property
+    def _sv(self) -> Supervisor:
+        if self.supervisor is None:
+            raise RuntimeError("Exchange is not started")
+        return self.supervisor
+
+    # -- commands ------------------------------------------------------------------------
+
+    async def place_order(
+        self, user_id: str, symbol: str, side: Side, order_type: OrderType, *,
+        price: Decimal | None = None, quantity: Decimal | None = None,
+        budget: Decimal | None = None, time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False, stp: StpMode = StpMode.EXPIRE_TAKER,
+        client_order_id: str | None = None,
+    ) -> Outcome:
+        """Place an order. Limit: ``price`` and base ``quantity``. Market sell: base
+        ``quantity``. Market buy: quote ``budget`` (the original API's semantics)."""
+        order = NewOrder(str(uuid.uuid4()), str(user_id), symbol, side, order_type, price,
+                         quantity, budget, time_in_force, post_only, stp, client_order_id)
+        command_id = (f"order:{user_id}:{client_order_id}" if client_order_id
+                      else f"order:{order.order_id}")
+        return await self._command(command_id,
+                                   lambda r: PlaceOrder(command_id, order, r))
+
+    async def cancel_order(self, user_id: str, order_id: str) -> Outcome:
+        """Cancel the user's open order (another user's order is not found)."""
+        row = await self.db.fetch_one(
+            "SELECT o.user_id, o.status, p.symbol FROM orders o JOIN trading_pairs p "
+            "ON p.id = o.pair_id WHERE o.id = :id", {"id": _uuid(order_id)},
+            types={"user_id": uuid.UUID}) if _uuid(order_id) else None
+        if row is None or str(row["user_id"]) != str(user_id):
+            return Rejected(RejectCode.ORDER_NOT_FOUND)
+        if row["status"] not in ("open", "partially_filled"):
+            return Rejected(RejectCode.ORDER_NOT_OPEN)
+        command_id = f"cancel:{order_id}"
+        return await self._command(command_id, lambda r: CancelOrder(
+            command_id, row["symbol"], str(order_id), str(user_id), r))
+
+    async def deposit(self, user_id: str, asset: str, amount: Decimal,
+                      idempotency_key: str | None = None) -> Outcome:
+        command_id = f"deposit:{user_id}:{idempotency_key or uuid.uuid4()}"
+        return await self._command(command_id, lambda r: Deposit(
+            command_id, str(user_id), asset, amount, r))
+
+    async def withdraw(self, user_id: str, asset: str, amount: Decimal, to_address: str,
+                       idempotency_key: str | None = None) -> Outcome:
+        """Hold ``amount`` for a withdrawal (pending until the chain side sends it)."""
+        command_id = f"withdraw:{user_id}:{idempotency_key or uuid.uuid4()}"
+        return await self._command(command_id, lambda r: Withdraw(
+            command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r))
+
+    async def add_asset(self, symbol: str, name: str, decimals: int,
+                        coingecko_id: str | None = None) -> Outcome:
+        if not (0 <= decimals <= 18) or not symbol.isalnum() or len(symbol) > 10:
+            return Rejected(RejectCode.INVALID_NUMBER)
+        row = AssetRow(uuid.uuid4(), symbol, name, decimals, coingecko_id, datetime.now(UTC))
+        command_id = f"asset:{symbol}"
+        return await self._command(command_id, lambda r: AddAsset(command_id, row, r))
+
+    async def add_pair(self, base: str, quote: str, *, price_step: Decimal | None = None,
+                       quantity_step: Decimal | None = None,
+                       maker_fee_rate: Decimal = Decimal(0),
+                       taker_fee_rate: Decimal = Decimal(0)) -> Outcome:
+        """Add a trading pair at runtime: its book actor starts now, no restart needed."""
+        decimals = await self._decimals()
+        if base not in decimals or quote not in decimals or base == quote:
+            return Rejected(RejectCode.ASSET_NOT_FOUND)
+        row = PairRow(uuid.uuid4(), base, quote, f"{base}/{quote}", price_step,
+                      quantity_step, maker_fee_rate, taker_fee_rate, datetime.now(UTC))
+        try:
+            terms = pair_terms(_PairView(row), decimals)
+        except GridError:
+            return Rejected(RejectCode.PRICE_OFF_TICK)
+        command_id = f"pair:{row.symbol}"
+
+        def message(reply: Reply) -> AddPair:
+            book = self._sv.add_book(row.symbol, OrderBook(terms.spec))
+            return AddPair(command_id, row, terms, book, reply)
+
+        return await self._command(command_id, message)
+
+    # -- queries -------------------------------------------------------------------------
+
+    async def snapshot(self, symbol: str, depth: int = 20) -> Result | Rejected:
+        """The book's top ``depth`` levels per side (decimal strings) and its ``seq``."""
+        actors = self._sv.actors
+        book = actors.books.get(symbol) if actors else None
+        if book is None:
+            return Rejected(RejectCode.PAIR_NOT_FOUND)
+        outcome = await self._ask(book, lambda r: Snapshot(depth, r))
+        if isinstance(outcome, Rejected):
+            return outcome
+        snap, state_hash, spec = outcome
+
+        def levels(side: Any) -> list[dict[str, str]]:
+            return [{"price": plain(spec.price(lv.price)),
+                     "quantity": plain(spec.quantity(lv.quantity))} for lv in side]
+
+        return {"symbol": symbol, "seq": snap.seq, "bids": levels(snap.bids),
+                "asks": levels(snap.asks), "state_hash": state_hash}
+
+    async def audit_ledger(self) -> Result | Rejected:
+        """Run the in-memory ledger's invariant check; its balances in minor units."""
+        outcome: Result | Rejected = await self._ask(
+            self._sv.actors.ledger if self._sv.actors else None, Audit)
+        return outcome
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    async def _command(self, command_id: str,
+                       message: Callable[[Reply], Any]) -> Outcome:
+        running = self._inflight.get(command_id)
+        if running is not None:  # the same command is on its way: share its answer
+            return await asyncio.shield(running)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._inflight[command_id] = future
+        try:
+            outcome = await self._execute(command_id, message)
+            future.set_result(outcome)
+            return outcome
+        finally:
+            del self._inflight[command_id]
+            if not future.done():
+                future.set_result(Rejected(RejectCode.UNAVAILABLE))
+
+    async def _execute(self, command_id: str, message: Callable[[Reply], Any]) -> Outcome:
+        stored = await command_result(self.db, command_id)
+        if stored is not None:
+            result: Result = json.loads(stored)
+            return result
+        actors = self._sv.actors
+        outcome: Outcome = await self._ask(actors.ledger if actors else None, message)
+        return outcome
+
+    async def _ask(self, target: pykka.ActorRef[Any] | None,
+                   message: Callable[[Reply], Any]) -> Any:
+        if self._sv.recovering or target is None:
+            return Rejected(RejectCode.UNAVAILABLE)
+        reply = Reply(asyncio.get_running_loop(), self.outstanding)
+        try:
+            target.tell(message(reply))
+            return await reply.wait(self.reply_timeout)
+        except (Unavailable, pykka.ActorDeadError) as exc:
+            reply.set_exception(Unavailable(str(exc)))
+            log.warning("command not executed", extra={"error": repr(exc)})
+            return Rejected(RejectCode.UNAVAILABLE)
+
+    async def _decimals(self) -> dict[str, int]:
+        rows = await self.db.fetch_all("SELECT symbol, decimals FROM assets")
+        return {r["symbol"]: int(r["decimals"]) for r in rows}
+
+
+class _PairView:
+    """A ``PairRow`` with the attribute names ``pair_terms`` reads."""
+
+    def __init__(self, row: PairRow) -> None:
+        self.symbol, self.base, self.quote = row.symbol, row.base_asset, row.quote_asset
+        self.price_step, self.quantity_step = row.price_step, row.quantity_step
+        self.maker_fee_rate, self.taker_fee_rate = row.maker_fee_rate, row.taker_fee_rate
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
