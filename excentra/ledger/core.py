@@ -28,11 +28,10 @@ from decimal import ROUND_DOWN, Decimal
 from typing import NamedTuple
 
 from excentra.engine import RejectCode
+from excentra.engine.precision import EXACT
 
 FEE_ACCOUNT = "00000000-0000-0000-0000-000000000002"
 """The account fees are credited to."""
-OUTSIDE = "outside"
-"""Pseudo-account on the other side of deposits and withdrawals (never stored)."""
 
 
 class LedgerError(AssertionError):
@@ -208,4 +207,6 @@ def fee_units(amount: int, rate: Decimal) -> int:
     """The fee on ``amount`` minor units at ``rate``, rounded down to a whole unit."""
     if not rate:
         return 0
-    return int((amount * rate).to_integral_value(rounding=ROUND_DOWN))
+    # EXACT: 18-decimal assets have amounts of 30+ digits; the default 28-digit context
+    # would round the product (half-even, possibly up) before it is rounded down.
+    return int(EXACT.multiply(Decimal(amount), rate).to_integral_value(rounding=ROUND_DOWN))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from excentra.db import Database, DatabaseError, IntegrityError, migrate
-from tests.db.conftest import pg_server_url
+from tests.conftest import pg_server_url
 
 SYSTEM_USER = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
