@@ -19,9 +19,9 @@ def _bench(argv: list[str]) -> None:
 
 
 def _demo(argv: list[str]) -> None:
-    from excentra import demo  # noqa: PLC0415
+    from excentra.demo import main as demo  # noqa: PLC0415
 
-    demo.main(argv)
+    demo(argv)
 
 
 COMMANDS: dict[str, Callable[[list[str]], None]] = {"bench": _bench, "demo": _demo}

@@ -590,8 +590,12 @@ class OrderBook:
         _require(bid is None or ask is None or bid < ask, f"crossed book: {bid} >= {ask}")
 
     def state_hash(self) -> str:
-        """A fingerprint of the resting orders, their priority and the sequence number."""
-        h = hashlib.sha256(f"{self.spec.symbol}|{self.seq}".encode())
+        """A fingerprint of the resting orders and their priority.
+
+        Not of ``seq``: a book rebuilt from storage has the same hash as the book it
+        replaces, although its sequence numbers start again.
+        """
+        h = hashlib.sha256(self.spec.symbol.encode())
         for o in self.resting():
             h.update(repr(tuple(o)).encode())
         return h.hexdigest()
