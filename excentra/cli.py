@@ -10,9 +10,10 @@ from excentra.logs import configure_logging
 
 
 def _bench(argv: list[str]) -> None:
-    from excentra.bench import engine  # noqa: PLC0415 (load only the command that runs)
+    from excentra.bench import engine, pipeline  # noqa: PLC0415 (load only the command that runs)
 
-    targets: dict[str, Callable[[list[str]], None]] = {"engine": engine.main}
+    targets: dict[str, Callable[[list[str]], None]] = {"engine": engine.main,
+                                                       "pipeline": pipeline.main}
     if not argv or argv[0] not in targets:
         raise SystemExit(f"usage: excentra bench {{{','.join(targets)}}} [options]")
     targets[argv[0]](argv[1:])

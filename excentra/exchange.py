@@ -26,6 +26,7 @@ import pykka
 from excentra.actors.book import Snapshot
 from excentra.actors.bridge import Outstanding, Reply, Unavailable
 from excentra.actors.broadcaster import Subscriber
+from excentra.actors.journal import JournalStats, Stats
 from excentra.actors.ledger import (
     AddAsset,
     AddPair,
@@ -199,6 +200,13 @@ class Exchange:
         """Run the in-memory ledger's invariant check; its balances in minor units."""
         outcome: Result | Rejected = await self._ask(
             self._sv.actors.ledger if self._sv.actors else None, Audit)
+        return outcome
+
+    async def journal_stats(self) -> JournalStats | Rejected:
+        """Group-commit figures (batches, commands, mean batch size) since start."""
+        actors = self._sv.actors
+        outcome: JournalStats | Rejected = await self._ask(
+            actors.journal if actors else None, Stats)
         return outcome
 
     # -- plumbing ------------------------------------------------------------------------

@@ -67,6 +67,13 @@ class Release:
 
 
 @dataclass(frozen=True, slots=True)
+class Stats:
+    """Answer with a copy of the journal's ``JournalStats``."""
+
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """What the broadcaster receives: one batch of durable commands, in commit order."""
 
@@ -76,11 +83,17 @@ class Committed:
 
 @dataclass
 class JournalStats:
+    """Group-commit figures: batches written, commands in them, time spent writing."""
+
     batches: int = 0
     commands: int = 0
     max_batch: int = 0
     seconds: float = 0.0
     sizes: list[int] = field(default_factory=list)
+
+    @property
+    def mean_batch(self) -> float:
+        return self.commands / self.batches if self.batches else 0.0
 
 
 class JournalActor(Supervised):
@@ -126,6 +139,10 @@ class JournalActor(Supervised):
             case Barrier():
                 self.barriers.append(message.reply)
                 self.actor_ref.tell(Flush())
+            case Stats():
+                s = self.stats
+                message.reply.resolve(JournalStats(s.batches, s.commands, s.max_batch,
+                                                   s.seconds, list(s.sizes)))
             case Hold():
                 self.held = True
             case Release():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,15 @@ _SQL = {
 }
 
 BalanceKey = tuple[uuid.UUID, str]
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _row(record: Any) -> dict[str, Any]:
+    """A record's fields as a dict, shallow (``dataclasses.asdict`` deep-copies)."""
+    names = _FIELDS.get(type(record))
+    if names is None:
+        names = _FIELDS[type(record)] = tuple(f.name for f in fields(record))
+    return {n: getattr(record, n) for n in names}
 
 
 class JournalWriter:
@@ -94,7 +103,7 @@ class JournalWriter:
                                  "user_id": w.user_id, "result": w.result, "created_at": at})
         for name in ("assets", "pairs", "orders", "order_changes", "trades", "withdrawals",
                      "withdrawal_changes"):
-            rows[name] += [asdict(r) for r in getattr(w, name)]
+            rows[name] += [_row(r) for r in getattr(w, name)]
         for a in w.assets:
             self.decimals[a.symbol] = a.decimals
         for seq, m in enumerate(w.movements):

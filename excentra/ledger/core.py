@@ -193,7 +193,9 @@ class Ledger:
                 raise LedgerError(f"{asset}: balances {totals[asset]} != "
                                   f"deposits - withdrawals {self.external[asset]}")
         held: dict[tuple[str, str], int] = defaultdict(int)
-        for r in self.reservations.values():
+        for ref, r in self.reservations.items():
+            if r.amount <= 0:
+                raise LedgerError(f"reservation {ref!r} of {r.amount}")
             held[(r.user_id, r.asset)] += r.amount
         for key, b in self.balances.items():
             if b.held != held.get(key, 0):

@@ -373,10 +373,8 @@ def test_fees_of_several_fills_add_up_per_trade() -> None:
     v.clearing.ledger.check()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fee_units rounds the fee in the default 28-digit "
-                   "Decimal context; on a pair quoted in an 18-decimal asset a large (but "
-                   "allowed) trade's seller fee comes out 50 units above the exact floor")
 def test_fee_on_a_large_trade_quoted_in_an_18_decimal_asset_is_the_exact_floor() -> None:
+    """Regression: in a 28-digit context this seller fee came out 50 units too high."""
     v = Venue()
     v.clearing.add_asset("BTC", 8)
     v.clearing.add_asset("ETH", 18)

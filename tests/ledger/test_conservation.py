@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from excentra.engine import (
     Event,
+    OrderRejected,
     OrderType,
     RejectCode,
     Side,
@@ -277,8 +278,8 @@ class Model:
         """Cancel everything: every account's held returns to exactly zero."""
         for symbol, book in self.venue.books.items():
             for o in list(book.resting()):
-                assert not isinstance(self.venue.cancel(symbol, o.order_id, None)[0],
-                                      RejectCode)
+                events = self.venue.cancel(symbol, o.order_id, None)
+                assert not isinstance(events[0], OrderRejected)
         for ref in list(self.pending):
             self.venue.clearing.cancel_withdrawal(ref)
             del self.pending[ref]

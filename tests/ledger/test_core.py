@@ -297,8 +297,6 @@ def test_check_catches_a_negative_balance() -> None:
         ledger.check()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: check() does not catch a negative reservation "
-                   "when the user's reservations still sum to held ('nothing is ever negative')")
 def test_check_catches_a_negative_reservation() -> None:
     ledger = Ledger()
     with pytest.raises(LedgerError):
@@ -368,14 +366,11 @@ def test_fee_units_is_the_exact_floor_for_realistic_amounts(amount: int, rate: s
     assert fee_units(amount, D(rate)) == amount * n // d
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fee_units multiplies in the default 28-digit "
-                   "Decimal context, so for amounts of more than ~28 digits (18-decimal "
-                   "assets) the product is rounded half-even before ROUND_DOWN and the fee "
-                   "can round UP (against the user)")
 @pytest.mark.parametrize(("amount", "rate"), [
     (10**30 - 1, "0.002"),
     (1_234_567_890_123_456_789_012_345_678_999, "0.001"),
 ])
 def test_fee_units_rounds_down_for_amounts_beyond_28_digits(amount: int, rate: str) -> None:
+    """Regression: the product must not be rounded (28-digit context) before the floor."""
     n, d = D(rate).as_integer_ratio()
     assert fee_units(amount, D(rate)) == amount * n // d
