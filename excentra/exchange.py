@@ -116,8 +116,8 @@ class Exchange:
                          quantity, budget, time_in_force, post_only, stp, client_order_id)
         command_id = (f"order:{user_id}:{client_order_id}" if client_order_id
                       else f"order:{order.order_id}")
-        return await self._command(command_id,
-                                   lambda r: PlaceOrder(command_id, order, r))
+        return await self._command(command_id, lambda r: PlaceOrder(command_id, order, r),
+                                   keyed=client_order_id is not None)
 
     async def cancel_order(self, user_id: str, order_id: str) -> Outcome:
         """Cancel the user's open order (another user's order is not found)."""
@@ -137,14 +137,15 @@ class Exchange:
                       idempotency_key: str | None = None) -> Outcome:
         command_id = f"deposit:{user_id}:{idempotency_key or uuid.uuid4()}"
         return await self._command(command_id, lambda r: Deposit(
-            command_id, str(user_id), asset, amount, r))
+            command_id, str(user_id), asset, amount, r), keyed=idempotency_key is not None)
 
     async def withdraw(self, user_id: str, asset: str, amount: Decimal, to_address: str,
                        idempotency_key: str | None = None) -> Outcome:
         """Hold ``amount`` for a withdrawal (pending until the chain side sends it)."""
         command_id = f"withdraw:{user_id}:{idempotency_key or uuid.uuid4()}"
         return await self._command(command_id, lambda r: Withdraw(
-            command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r))
+            command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r),
+            keyed=idempotency_key is not None)
 
     async def add_asset(self, symbol: str, name: str, decimals: int,
                         coingecko_id: str | None = None) -> Outcome:
@@ -169,12 +170,21 @@ class Exchange:
         except GridError:
             return Rejected(RejectCode.PRICE_OFF_TICK)
         command_id = f"pair:{row.symbol}"
-
-        def message(reply: Reply) -> AddPair:
-            book = self._sv.add_book(row.symbol, OrderBook(terms.spec))
-            return AddPair(command_id, row, terms, book, reply)
-
-        return await self._command(command_id, message)
+        stored = await command_result(self.db, command_id)
+        if stored is not None:  # this very command was executed before: same answer
+            result: Result = json.loads(stored)
+            return result
+        actors = self._sv.actors
+        if actors is not None and row.symbol in actors.books:
+            return Rejected(RejectCode.ALREADY_EXISTS)
+        book = self._sv.start_book(row.symbol, OrderBook(terms.spec))
+        outcome = await self._command(
+            command_id, lambda reply: AddPair(command_id, row, terms, book, reply))
+        if isinstance(outcome, Rejected):
+            await asyncio.to_thread(lambda: book.stop(block=True) if book.is_alive() else None)
+        else:
+            self._sv.register_book(row.symbol, book)
+        return outcome
 
     # -- queries -------------------------------------------------------------------------
 
@@ -211,15 +221,15 @@ class Exchange:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    async def _command(self, command_id: str,
-                       message: Callable[[Reply], Any]) -> Outcome:
+    async def _command(self, command_id: str, message: Callable[[Reply], Any],
+                       keyed: bool = True) -> Outcome:
         running = self._inflight.get(command_id)
         if running is not None:  # the same command is on its way: share its answer
             return await asyncio.shield(running)
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._inflight[command_id] = future
         try:
-            outcome = await self._execute(command_id, message)
+            outcome = await self._execute(command_id, message, keyed)
             future.set_result(outcome)
             return outcome
         finally:
@@ -227,11 +237,13 @@ class Exchange:
             if not future.done():
                 future.set_result(Rejected(RejectCode.UNAVAILABLE))
 
-    async def _execute(self, command_id: str, message: Callable[[Reply], Any]) -> Outcome:
-        stored = await command_result(self.db, command_id)
-        if stored is not None:
-            result: Result = json.loads(stored)
-            return result
+    async def _execute(self, command_id: str, message: Callable[[Reply], Any],
+                       keyed: bool) -> Outcome:
+        if keyed:  # a caller's key may have been used before; a fresh uuid cannot have
+            stored = await command_result(self.db, command_id)
+            if stored is not None:
+                result: Result = json.loads(stored)
+                return result
         actors = self._sv.actors
         outcome: Outcome = await self._ask(actors.ledger if actors else None, message)
         return outcome
@@ -245,7 +257,7 @@ class Exchange:
             target.tell(message(reply))
             return await reply.wait(self.reply_timeout)
         except (Unavailable, pykka.ActorDeadError) as exc:
-            reply.set_exception(Unavailable(str(exc)))
+            reply.discard()
             log.warning("command not executed", extra={"error": repr(exc)})
             return Rejected(RejectCode.UNAVAILABLE)
 

@@ -79,6 +79,11 @@ class Reply:
         if not self._future.done():
             self._future.set_exception(exc)
 
+    def discard(self) -> None:
+        """Nobody will wait for this answer any more (the command never left)."""
+        self._done()
+        self._future.cancel()
+
     def _done(self) -> None:
         if self._registry is not None:
             self._registry.discard(self)

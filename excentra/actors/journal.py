@@ -164,7 +164,11 @@ class JournalActor(Supervised):
                 if c.reply is not None:
                     c.reply.resolve(c.result)
             if self.broadcaster is not None:
-                self.broadcaster.tell(Committed(tuple(batch), batch[-1].writes.at))
+                try:
+                    self.broadcaster.tell(Committed(tuple(batch), batch[-1].writes.at))
+                except pykka.ActorDeadError:  # the supervisor is replacing it
+                    log.warning("broadcaster down; committed batch not broadcast",
+                                extra={"commands": len(batch)})
         barriers, self.barriers = self.barriers, []
         for reply in barriers:
             reply.resolve(self.stats.commands)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,8 +132,18 @@ class Configure:
 # -- the actor ------------------------------------------------------------------------------
 
 
+RECENT_COMMANDS = 100_000
+"""How many accepted command ids the ledger remembers (see ``LedgerActor._first_time``)."""
+
+
 class LedgerActor(Supervised):
-    """Owns the ``Clearing``; sequence numbers for orders and trades."""
+    """Owns the ``Clearing``; sequence numbers for orders and trades.
+
+    It also de-duplicates commands: it sees every command in order, so it remembers the
+    ids of the last ``RECENT_COMMANDS`` it accepted. The facade answers a retried id from
+    the database once it is committed; the ledger covers the window before that (a client
+    that timed out and retried while the first attempt was still in the pipeline).
+    """
 
     def __init__(self, clearing: Clearing, journal: pykka.ActorRef[Any], order_seq: int,
                  trade_seq: int, **kw: Any) -> None:
@@ -143,6 +154,23 @@ class LedgerActor(Supervised):
         self.pair_ids: dict[str, uuid.UUID] = {}
         self.order_seq = order_seq
         self.trade_seq = trade_seq
+        self.recent: OrderedDict[str, None] = OrderedDict()
+
+    def _first_time(self, command_id: str, reply: Reply) -> bool:
+        """Remember ``command_id``; answer a repeat with 503 (retry: it will find the
+        first attempt's stored result)."""
+        if command_id in self.recent:
+            reply.fail(Unavailable(f"command {command_id} is already being executed"))
+            return False
+        self.recent[command_id] = None
+        if len(self.recent) > RECENT_COMMANDS:
+            self.recent.popitem(last=False)
+        return True
+
+    def _refused(self, command_id: str, reply: Reply, code: RejectCode) -> None:
+        """A command refused before it changed anything may be tried again."""
+        self.recent.pop(command_id, None)
+        reply.resolve(Rejected(code))
 
     def handle(self, message: Any) -> None:
         match message:
@@ -172,13 +200,15 @@ class LedgerActor(Supervised):
                 raise TypeError(f"LedgerActor: unexpected {message!r}")
 
     def _place(self, m: PlaceOrder) -> None:
+        if not self._first_time(m.command_id, m.reply):
+            return
         book = self.books.get(m.order.symbol)
         if book is None:
-            m.reply.resolve(Rejected(RejectCode.PAIR_NOT_FOUND))
+            self._refused(m.command_id, m.reply, RejectCode.PAIR_NOT_FOUND)
             return
         opened = self.clearing.open(m.order)
         if isinstance(opened, RejectCode):
-            m.reply.resolve(Rejected(opened))
+            self._refused(m.command_id, m.reply, opened)
             return
         from excentra.actors.book import Match  # noqa: PLC0415 (the two modules talk)
 
@@ -186,18 +216,22 @@ class LedgerActor(Supervised):
             book.tell(Match(m.command_id, opened, m.reply))
         except pykka.ActorDeadError:
             self.clearing.abandon(m.order.order_id)
+            self.recent.pop(m.command_id, None)
             m.reply.fail(Unavailable(f"book {m.order.symbol} is down"))
 
     def _cancel(self, m: CancelOrder) -> None:
+        if not self._first_time(m.command_id, m.reply):
+            return
         book = self.books.get(m.symbol)
         if book is None:
-            m.reply.resolve(Rejected(RejectCode.ORDER_NOT_FOUND))
+            self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_FOUND)
             return
         from excentra.actors.book import Cancel  # noqa: PLC0415
 
         try:
             book.tell(Cancel(m.command_id, m.order_id, m.user_id, m.reply))
         except pykka.ActorDeadError:
+            self.recent.pop(m.command_id, None)
             m.reply.fail(Unavailable(f"book {m.symbol} is down"))
 
     def _settle(self, m: Settle) -> None:
@@ -205,7 +239,7 @@ class LedgerActor(Supervised):
         if isinstance(first, OrderRejected):
             if m.opened is not None:
                 self.clearing.abandon(m.opened.order.order_id)
-            m.reply.resolve(Rejected(first.code))
+            self._refused(m.command_id, m.reply, first.code)
             return
         movements, trades = self.clearing.settle(m.symbol, m.events)
         at = datetime.now(UTC)
@@ -224,19 +258,23 @@ class LedgerActor(Supervised):
                                  tuple(trades)))
 
     def _deposit(self, m: Deposit) -> None:
+        if not self._first_time(m.command_id, m.reply):
+            return
         ref = str(uuid.uuid4())
         moved = self.clearing.deposit(m.user_id, m.asset, m.amount, ref)
         if isinstance(moved, RejectCode):
-            m.reply.resolve(Rejected(moved))
+            self._refused(m.command_id, m.reply, moved)
             return
         self._commit_transfer(m.command_id, "deposit", m.user_id, m.asset, moved, m.reply,
                               {"id": ref})
 
     def _withdraw(self, m: Withdraw) -> None:
+        if not self._first_time(m.command_id, m.reply):
+            return
         moved = self.clearing.request_withdrawal(m.withdrawal_id, m.user_id, m.asset,
                                                  m.amount)
         if isinstance(moved, RejectCode):
-            m.reply.resolve(Rejected(moved))
+            self._refused(m.command_id, m.reply, moved)
             return
         at = datetime.now(UTC)
         row = WithdrawalRow(uuid.UUID(m.withdrawal_id), uuid.UUID(m.user_id), m.asset,
@@ -256,8 +294,7 @@ class LedgerActor(Supervised):
 
     def _add_pair(self, m: AddPair) -> None:
         symbol = m.row.symbol
-        if symbol in self.clearing.pairs:
-            m.book.stop()
+        if symbol in self.clearing.pairs:  # raced another add: the caller stops its book
             m.reply.resolve(Rejected(RejectCode.ALREADY_EXISTS))
             return
         self.clearing.add_pair(m.terms)
@@ -277,5 +314,5 @@ class LedgerActor(Supervised):
                   "held": plain(self.clearing.amount(asset, b.held))}
         writes = Writes(command_id, kind, uuid.UUID(user_id), json.dumps(result),
                         datetime.now(UTC), movements=movement_rows(moved),
-                        withdrawals=withdrawals, decimals=dict(self.clearing.decimals))
+                        withdrawals=withdrawals)
         self.journal.tell(Commit(writes, result, reply, None, (), ()))

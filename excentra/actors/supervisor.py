@@ -29,7 +29,12 @@ import pykka
 
 from excentra.actors.book import BookActor
 from excentra.actors.bridge import Outstanding, Reply
-from excentra.actors.broadcaster import BroadcasterActor, Subscribe, Subscriber
+from excentra.actors.broadcaster import (
+    BroadcasterActor,
+    Subscribe,
+    Subscriber,
+    Unsubscribe,
+)
 from excentra.actors.journal import Barrier, JournalActor
 from excentra.actors.ledger import Configure, LedgerActor
 from excentra.db import Database
@@ -139,11 +144,11 @@ class Supervisor:
         if not self.db.is_connected:
             await self.db.connect()
         built = build(await load_state(self.db))
-        broadcaster = self._existing_broadcaster() or BroadcasterActor.start(
-            name="broadcaster", on_death=self._died)
-        for s in self.subscribers:
-            broadcaster.tell(Subscribe(s))
-        self.subscribers = []
+        broadcaster = self._existing_broadcaster()
+        if broadcaster is None:
+            broadcaster = BroadcasterActor.start(name="broadcaster", on_death=self._died)
+            for s in self.subscribers:
+                broadcaster.tell(Subscribe(s))
         journal = JournalActor.start(self.db.url, built.balances,
                                      dict(built.clearing.decimals), broadcaster,
                                      self.max_batch, name="journal", on_death=self._died)
@@ -180,14 +185,28 @@ class Supervisor:
 
         await asyncio.to_thread(stop)
 
-    def add_book(self, symbol: str, book: OrderBook) -> pykka.ActorRef[Any]:
-        """Start a book actor for a pair added at runtime (the ledger is told by the
-        caller, in the same message that makes the pair durable)."""
+    def start_book(self, symbol: str, book: OrderBook) -> pykka.ActorRef[Any]:
+        """Start a book actor for a pair being added at runtime; the caller hands it to
+        the ledger with the pair and registers it once the pair is durable."""
         assert self.actors is not None
-        ref = BookActor.start(book, self.actors.ledger, name=f"book:{symbol}",
-                              on_death=self._died)
+        return BookActor.start(book, self.actors.ledger, name=f"book:{symbol}",
+                               on_death=self._died)
+
+    def register_book(self, symbol: str, ref: pykka.ActorRef[Any]) -> None:
+        assert self.actors is not None
         self.actors.books[symbol] = ref
-        return ref
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Deliver committed batches to ``subscriber``, also after a broadcaster restart."""
+        self.subscribers.append(subscriber)
+        if self.actors is not None:
+            self.actors.broadcaster.tell(Subscribe(subscriber))
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        if subscriber in self.subscribers:
+            self.subscribers.remove(subscriber)
+        if self.actors is not None:
+            self.actors.broadcaster.tell(Unsubscribe(subscriber))
 
     # -- supervision ---------------------------------------------------------------------
 
@@ -213,6 +232,8 @@ class Supervisor:
                 await barrier.wait(timeout=60)
             failed = self.outstanding.fail_all(f"{name} failed; the request was not executed")
             await self._stop_all([a.journal])
+            if not a.broadcaster.is_alive():
+                self.actors = None  # start() makes a new one and re-subscribes everyone
             await self.start()
             self.recoveries += 1
             log.info("core recovered", extra={"actor": name, "failed_requests": failed})

@@ -5,6 +5,7 @@ Pure functions: the ledger actor calls them after settling, with the pair's term
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Hashable, Iterable
@@ -26,10 +27,13 @@ from excentra.ledger.clearing import Clearing, OpenedOrder
 
 Result = dict[str, Any]
 
+_as_uuid = functools.lru_cache(maxsize=65536)(uuid.UUID)
+"""Ids travel as strings; users' and resting orders' ids recur in every command."""
+
 
 def movement_rows(movements: Iterable[Movement]) -> tuple[MovementRow, ...]:
-    return tuple(MovementRow(uuid.UUID(m.user_id), m.asset, m.available, m.held, m.kind,
-                             None if m.ref is None else uuid.UUID(str(m.ref)))
+    return tuple(MovementRow(_as_uuid(m.user_id), m.asset, m.available, m.held, m.kind,
+                             None if m.ref is None else _as_uuid(str(m.ref)))
                  for m in movements)
 
 
@@ -62,7 +66,7 @@ def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: 
         quantity = spec.quantity(opened.lots or 0)
         remaining = spec.quantity(mine.remaining)
     row = OrderRow(
-        uuid.UUID(order.order_id), uuid.UUID(order.user_id), pair_id, order.client_order_id,
+        _as_uuid(order.order_id), _as_uuid(order.user_id), pair_id, order.client_order_id,
         order.side.value, order.order_type.value, order.time_in_force.value, order.post_only,
         order.price if opened.ticks is not None else None, quantity, remaining,
         spec.quantity(mine.filled), _reserved(clearing, pair, order.order_id, order.side),
@@ -79,9 +83,9 @@ def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: 
         "trades": [{"price": plain(spec.price(t.event.price)),
                     "quantity": plain(spec.quantity(t.event.quantity))} for t in trades],
     }
-    writes = Writes(command_id, "place_order", uuid.UUID(order.user_id), json.dumps(result),
+    writes = Writes(command_id, "place_order", _as_uuid(order.user_id), json.dumps(result),
                     at, orders=(row,), order_changes=changes, trades=trade_rows,
-                    movements=movement_rows(movements), decimals=dict(clearing.decimals))
+                    movements=movement_rows(movements))
     return writes, result
 
 
@@ -95,9 +99,8 @@ def cancellation(clearing: Clearing, symbol: str, user_id: str, events: list[Eve
     result: Result = {"order_id": str(cancelled.order_id), "status": cancelled.status.value,
                       "remaining_quantity": plain(pair.spec.quantity(cancelled.cancelled)),
                       "filled_quantity": plain(pair.spec.quantity(cancelled.filled))}
-    writes = Writes(command_id, "cancel_order", uuid.UUID(user_id), json.dumps(result), at,
-                    order_changes=changes, movements=movement_rows(movements),
-                    decimals=dict(clearing.decimals))
+    writes = Writes(command_id, "cancel_order", _as_uuid(user_id), json.dumps(result), at,
+                    order_changes=changes, movements=movement_rows(movements))
     return writes, result
 
 
@@ -105,7 +108,7 @@ def _change(clearing: Clearing, pair: PairTerms, u: OrderUpdated, at: datetime) 
     spec = pair.spec
     # A cancelled order keeps its remaining quantity on record (the original's behaviour).
     remaining = u.cancelled if u.status is OrderStatus.CANCELLED else u.remaining
-    return OrderChange(uuid.UUID(str(u.order_id)), spec.quantity(remaining),
+    return OrderChange(_as_uuid(str(u.order_id)), spec.quantity(remaining),
                        spec.quantity(u.filled), _reserved(clearing, pair, u.order_id, u.side),
                        u.status.value, at)
 
@@ -116,8 +119,8 @@ def _trade_row(pair: PairTerms, pair_id: uuid.UUID, t: SettledTrade, seq: int,
     buyer_fee, seller_fee = spec.base_amount(t.buyer_fee), spec.quote_amount(t.seller_fee)
     maker_is_buyer = e.taker_side is Side.SELL
     return TradeRow(
-        uuid.UUID(t.trade_id), pair_id, uuid.UUID(str(t.buy_order_id)),
-        uuid.UUID(str(t.sell_order_id)), uuid.UUID(t.buyer_id), uuid.UUID(t.seller_id),
+        _as_uuid(t.trade_id), pair_id, _as_uuid(str(t.buy_order_id)),
+        _as_uuid(str(t.sell_order_id)), _as_uuid(t.buyer_id), _as_uuid(t.seller_id),
         spec.price(e.price), spec.quantity(e.quantity), spec.quote_amount(t.quote),
         e.taker_side.value, buyer_fee if maker_is_buyer else seller_fee,
         seller_fee if maker_is_buyer else buyer_fee, seq, at)

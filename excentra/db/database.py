@@ -200,6 +200,34 @@ class Database:
                 raw = connection.raw_connection
                 await raw.executemany(text, args)
 
+    async def write_batches(
+        self, statements: Sequence[tuple[str, Sequence[Mapping[str, object]]]]
+    ) -> None:
+        """Several statements, each for many parameter sets, in one transaction.
+
+        The journal's group commit. PostgreSQL: ``executemany`` per statement inside a
+        transaction (asyncpg runs on the caller's loop, no threads involved). SQLite: the
+        whole transaction in one call to aiosqlite's worker thread
+        (:func:`excentra.db._sqlite.run_in_transaction`), through aiosqlite's
+        ``_execute`` — private, but the only way to run several statements per hop.
+        """
+        compiled = []
+        for sql, rows in statements:
+            if rows:
+                text, names = _positional(self._checked(sql), self.dialect)
+                compiled.append(
+                    (text, [tuple(to_db(row[n], self.dialect) for n in names) for row in rows]))
+        with _translated_errors():
+            if self.dialect == "sqlite":
+                async with self._db.connection() as connection:
+                    raw = connection.raw_connection
+                    await raw._execute(_sqlite.run_in_transaction, raw._conn, compiled)
+                return
+            async with self._db.transaction(), self._db.connection() as connection:
+                raw = connection.raw_connection
+                for text, args in compiled:
+                    await raw.executemany(text, args)
+
     async def execute_script(self, script: str) -> None:
         """Run several ``;``-separated statements, bypassing parameter parsing.
 

@@ -86,9 +86,7 @@ class JournalWriter:
         for w in batch:
             self._collect(w, rows, mirror)
         rows["balances"] = self._balance_rows(mirror, batch[-1].at)
-        async with self.db.transaction():
-            for name, sql in _SQL.items():
-                await self.db.execute_batch(sql, rows[name])
+        await self.db.write_batches([(sql, rows[name]) for name, sql in _SQL.items()])
         self.balances.update(mirror)  # only once the transaction is in
 
     def _touched(self, batch: list[Writes]) -> Iterable[tuple[BalanceKey, list[int]]]:
