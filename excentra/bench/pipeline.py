@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import random
@@ -29,7 +30,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs
@@ -83,7 +83,7 @@ class RunResult:
 
 
 async def worker(ex: Exchange, load: Load, index: int, user: str, commands: int,
-                 deadline: float, cancel_share: float, seed: int) -> None:
+                 deadline: float, a: argparse.Namespace, seed: int) -> None:
     rng = random.Random(f"{seed}:{index}")  # noqa: S311 (a workload, not a secret)
     side = Side.BUY if index % 2 == 0 else Side.SELL
     sign = 1 if side is Side.BUY else -1
@@ -93,7 +93,7 @@ async def worker(ex: Exchange, load: Load, index: int, user: str, commands: int,
         n += 1
         key = f"w{index}-{n}"
         started = time.perf_counter()
-        if own and rng.random() < cancel_share:
+        if own and rng.random() < a.cancel_share:
             order_id, placed, symbol = own.pop(rng.randrange(len(own)))
             load.flow.append((1, placed, index, None, None, None, symbol))
             r = await ex.cancel_order(user, order_id)
@@ -103,7 +103,8 @@ async def worker(ex: Exchange, load: Load, index: int, user: str, commands: int,
             quantity = rng.randint(1, 500) * LOT
             load.flow.append((0, key, index, side, price, quantity, symbol))
             r = await ex.place_order(user, symbol, side, OrderType.LIMIT, price=price,
-                                     quantity=quantity, client_order_id=key)
+                                     quantity=quantity,
+                                     client_order_id=key if a.client_ids else None)
             if not isinstance(r, Rejected) and r["status"] in ("open", "partially_filled"):
                 own.append((r["order_id"], key, symbol))
         load.latencies.append(time.perf_counter() - started)
@@ -123,13 +124,11 @@ async def setup_users(ex: Exchange, n: int) -> list[str]:
     return users
 
 
-def journal_stats(ex: Exchange) -> JournalStats:
-    """The journal actor's counters (read once its replies are in: it is idle then)."""
-    actors = ex.supervisor.actors if ex.supervisor is not None else None
-    if actors is None:
-        raise RuntimeError("the exchange is not running")
-    ref: Any = actors.journal
-    stats: JournalStats = ref._actor_weakref().stats
+async def journal_stats(ex: Exchange) -> JournalStats:
+    """A copy of the journal actor's counters (asked by message, like any actor state)."""
+    stats = await ex.journal_stats()
+    if isinstance(stats, Rejected):
+        raise SystemExit(f"the journal did not answer: {stats}")
     return stats
 
 
@@ -138,18 +137,23 @@ async def run_pipeline(url: str, a: argparse.Namespace, seed: int) -> tuple[Load
     """One timed load on a fresh database: (load, seconds, mean journal batch)."""
     async with Exchange(url) as ex:
         users = await setup_users(ex, a.workers)
-        stats = journal_stats(ex)
-        batches0, commands0 = stats.batches, stats.commands
+        before = await journal_stats(ex)
         load = Load()
         per_worker, extra = divmod(a.commands, a.workers)
         deadline = time.perf_counter() + (a.seconds or float("inf"))
         started = time.perf_counter()
         await asyncio.gather(*(
-            worker(ex, load, i, u, per_worker + (i < extra), deadline, a.cancel_share, seed)
+            worker(ex, load, i, u, per_worker + (i < extra), deadline, a, seed)
             for i, u in enumerate(users)))
         seconds = time.perf_counter() - started
-        batches = stats.batches - batches0
-        mean_batch = (stats.commands - commands0) / batches if batches else 0.0
+        after = await journal_stats(ex)
+        batches = after.batches - before.batches
+        writing = after.seconds - before.seconds
+        mean_batch = (after.commands - before.commands) / batches if batches else 0.0
+        log.info("journal", extra={
+            "batches": batches, "busy_share": round(writing / seconds, 3),
+            "mean_write_ms": round(writing / max(batches, 1) * 1e3, 2),
+            "max_batch": after.max_batch})
     return load, seconds, mean_batch
 
 
@@ -168,8 +172,18 @@ def replay(flow: list[FlowOp]) -> float:
     return time.perf_counter() - started
 
 
-def engine_rate(flow: list[FlowOp], passes: int = 3) -> float:
-    return len(flow) / statistics.median(replay(flow) for _ in range(passes))
+def engine_rate(flow: list[FlowOp], passes: int = 5) -> float:
+    """Median of ``passes`` replays, the heap collected and frozen first (as in the
+    engine bench: the pipeline's garbage must not be traversed inside the clock)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        seconds = [replay(flow) for _ in range(passes)]
+    finally:
+        gc.unfreeze()
+    log.info("engine replay", extra={"ops": len(flow),
+                                     "seconds": [round(s, 4) for s in seconds]})
+    return len(flow) / statistics.median(seconds)
 
 
 # -- databases ------------------------------------------------------------------------------
@@ -253,6 +267,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--workers", type=int, default=64, help="concurrent coroutines (users)")
     ap.add_argument("--cancel-share", type=float, default=0.3,
                     help="share of commands that cancel one of the worker's open orders")
+    ap.add_argument("--no-client-ids", dest="client_ids", action="store_false",
+                    help="place orders without a client_order_id (no idempotency key)")
     ap.add_argument("--pg-url", default=os.environ.get(PG_URL_ENV, DEFAULT_PG_URL),
                     help=f"PostgreSQL server (a fresh database is made there; ${PG_URL_ENV})")
     ap.add_argument("--backends", default="sqlite,postgresql",
@@ -260,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args(argv)
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
+    unknown = set(backends) - {"sqlite", "postgresql"}
+    if unknown:
+        raise SystemExit(f"unknown backend(s): {', '.join(sorted(unknown))}")
     if "postgresql" in backends and not asyncio.run(pg_reachable(a.pg_url)):
         backends.remove("postgresql")
     results: dict[str, list[RunResult]] = {}

@@ -42,8 +42,10 @@ from databases.core import DatabaseURL
 BUSY_TIMEOUT_MS = 30_000
 """How long a writer waits for another connection's write lock before failing."""
 
-MAX_IDLE = 4
-"""Idle connections kept open for reuse."""
+MAX_IDLE = 64
+"""Idle connections kept open for reuse. Sized for the facade's concurrency: with fewer,
+a burst of concurrent reads opened a new connection (a thread, a file handle, the
+pragmas) for almost every query."""
 
 _PRAGMAS = (
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",

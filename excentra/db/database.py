@@ -96,6 +96,12 @@ def _positional(sql: str, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
     return _PARAM.sub(number, sql), tuple(names)
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool runs ``RESET ALL`` / ``UNLISTEN *`` … on every release — a round trip
+    per query for us. Nothing here sets session state that could leak (the migration lock
+    is taken and released on a pinned connection), so releasing skips it."""
+
+
 class Database:
     """A SQLite or PostgreSQL database, chosen by URL (see :func:`resolve_url`)."""
 
@@ -110,7 +116,8 @@ class Database:
     def _backend_options(self) -> dict[str, Any]:
         if self.dialect != "postgresql":
             return {}
-        options: dict[str, Any] = {"init": _init_postgres_connection}
+        options: dict[str, Any] = {"init": _init_postgres_connection,
+                                   "reset": _keep_session}
         if "min_size" not in self._query_options():
             options["min_size"] = _PG_POOL_MIN
         return options
