@@ -39,8 +39,9 @@ from excentra.actors.ledger import (
 )
 from excentra.actors.supervisor import Supervisor, pair_terms
 from excentra.db import Database, migrate
+from excentra.db.lookups import Coalescer
 from excentra.db.records import AssetRow, PairRow
-from excentra.db.state import command_result
+from excentra.db.state import command_result, command_results, order_owners
 from excentra.engine import (
     GridError,
     OrderBook,
@@ -72,6 +73,10 @@ class Exchange:
         self._inflight: dict[str, asyncio.Future[Outcome]] = {}
         self.outstanding = Outstanding()
         self.supervisor: Supervisor | None = None
+        self._results: Coalescer[str, str] = Coalescer(
+            lambda ids: command_results(self.db, ids))
+        self._owners: Coalescer[uuid.UUID, tuple[str, str, str]] = Coalescer(
+            lambda ids: order_owners(self.db, ids))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -121,17 +126,16 @@ class Exchange:
 
     async def cancel_order(self, user_id: str, order_id: str) -> Outcome:
         """Cancel the user's open order (another user's order is not found)."""
-        row = await self.db.fetch_one(
-            "SELECT o.user_id, o.status, p.symbol FROM orders o JOIN trading_pairs p "
-            "ON p.id = o.pair_id WHERE o.id = :id", {"id": _uuid(order_id)},
-            types={"user_id": uuid.UUID}) if _uuid(order_id) else None
-        if row is None or str(row["user_id"]) != str(user_id):
+        oid = _uuid(order_id)
+        found = await self._owners.get(oid) if oid else None
+        if found is None or found[0] != str(user_id):
             return Rejected(RejectCode.ORDER_NOT_FOUND)
-        if row["status"] not in ("open", "partially_filled"):
+        _, status, symbol = found
+        if status not in ("open", "partially_filled"):
             return Rejected(RejectCode.ORDER_NOT_OPEN)
         command_id = f"cancel:{order_id}"
         return await self._command(command_id, lambda r: CancelOrder(
-            command_id, row["symbol"], str(order_id), str(user_id), r))
+            command_id, symbol, str(order_id), str(user_id), r))
 
     async def deposit(self, user_id: str, asset: str, amount: Decimal,
                       idempotency_key: str | None = None) -> Outcome:
@@ -240,7 +244,7 @@ class Exchange:
     async def _execute(self, command_id: str, message: Callable[[Reply], Any],
                        keyed: bool) -> Outcome:
         if keyed:  # a caller's key may have been used before; a fresh uuid cannot have
-            stored = await command_result(self.db, command_id)
+            stored = await self._results.get(command_id)
             if stored is not None:
                 result: Result = json.loads(stored)
                 return result

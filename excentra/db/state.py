@@ -95,3 +95,28 @@ async def command_result(db: Database, command_id: str) -> str | None:
     raw = await db.fetch_val("SELECT result FROM commands WHERE command_id = :id",
                              {"id": command_id})
     return None if raw is None else str(raw)
+
+
+def _in_list(prefix: str, count: int) -> tuple[str, list[str]]:
+    names = [f"{prefix}{i}" for i in range(count)]
+    return ", ".join(f":{n}" for n in names), names
+
+
+async def command_results(db: Database, command_ids: list[str]) -> list[tuple[str, str]]:
+    """``(command_id, stored result)`` for those of ``command_ids`` already committed."""
+    placeholders, names = _in_list("c", len(command_ids))
+    rows = await db.fetch_all(
+        f"SELECT command_id, result FROM commands WHERE command_id IN ({placeholders})",  # noqa: S608 (placeholders only)
+        dict(zip(names, command_ids, strict=True)))
+    return [(r["command_id"], str(r["result"])) for r in rows]
+
+
+async def order_owners(db: Database, order_ids: list[uuid.UUID]
+                       ) -> list[tuple[uuid.UUID, tuple[str, str, str]]]:
+    """``(order_id, (user_id, status, symbol))`` for those of ``order_ids`` that exist."""
+    placeholders, names = _in_list("o", len(order_ids))
+    rows = await db.fetch_all(
+        "SELECT o.id, o.user_id, o.status, p.symbol FROM orders o JOIN trading_pairs p "  # noqa: S608 (placeholders only)
+        f"ON p.id = o.pair_id WHERE o.id IN ({placeholders})",
+        dict(zip(names, order_ids, strict=True)), types={"id": uuid.UUID, "user_id": uuid.UUID})
+    return [(r["id"], (str(r["user_id"]), r["status"], r["symbol"])) for r in rows]
