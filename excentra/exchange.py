@@ -35,6 +35,7 @@ from excentra.actors.ledger import (
     Deposit,
     PlaceOrder,
     Rejected,
+    SettleWithdrawal,
     Withdraw,
 )
 from excentra.actors.supervisor import Supervisor, pair_terms
@@ -150,6 +151,14 @@ class Exchange:
         return await self._command(command_id, lambda r: Withdraw(
             command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r),
             keyed=idempotency_key is not None)
+
+    async def settle_withdrawal(self, withdrawal_id: str, *, sent: bool,
+                                tx_hash: str | None = None) -> Outcome:
+        """Close a pending withdrawal: ``sent`` (the funds left; ``held`` goes down and the
+        external total with it) or not (the funds go back to ``available``)."""
+        command_id = f"withdrawal:{withdrawal_id}"
+        return await self._command(command_id, lambda r: SettleWithdrawal(
+            command_id, str(withdrawal_id), sent, tx_hash, r))
 
     async def add_asset(self, symbol: str, name: str, decimals: int,
                         coingecko_id: str | None = None) -> Outcome:

@@ -26,7 +26,13 @@ from excentra.actors.bridge import Reply, Unavailable
 from excentra.actors.journal import Commit
 from excentra.actors.supervised import Supervised
 from excentra.actors.writes import cancellation, movement_rows, placement
-from excentra.db.records import AssetRow, PairRow, WithdrawalRow, Writes
+from excentra.db.records import (
+    AssetRow,
+    PairRow,
+    WithdrawalChange,
+    WithdrawalRow,
+    Writes,
+)
 from excentra.engine import Event, OrderRejected, RejectCode
 from excentra.engine.precision import plain
 from excentra.ledger import PairTerms
@@ -91,6 +97,17 @@ class Withdraw:
     asset: str
     amount: Decimal
     to_address: str
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class SettleWithdrawal:
+    """A pending withdrawal left the exchange (``sent``) or will not (funds released)."""
+
+    command_id: str
+    withdrawal_id: str
+    sent: bool
+    tx_hash: str | None
     reply: Reply
 
 
@@ -184,6 +201,8 @@ class LedgerActor(Supervised):
                 self._deposit(message)
             case Withdraw():
                 self._withdraw(message)
+            case SettleWithdrawal():
+                self._settle_withdrawal(message)
             case AddAsset():
                 self._add_asset(message)
             case AddPair():
@@ -237,9 +256,14 @@ class LedgerActor(Supervised):
     def _settle(self, m: Settle) -> None:
         first = m.events[0]
         if isinstance(first, OrderRejected):
+            code = first.code
             if m.opened is not None:
                 self.clearing.abandon(m.opened.order.order_id)
-            self._refused(m.command_id, m.reply, first.code)
+            elif code is RejectCode.ORDER_NOT_FOUND:
+                # The facade found the order open in the database, so the book finished it
+                # (a fill not yet committed when the cancel was checked): not open any more.
+                code = RejectCode.ORDER_NOT_OPEN
+            self._refused(m.command_id, m.reply, code)
             return
         movements, trades = self.clearing.settle(m.symbol, m.events)
         at = datetime.now(UTC)
@@ -281,6 +305,25 @@ class LedgerActor(Supervised):
                             m.amount, Decimal(0), m.to_address, "pending", at)
         self._commit_transfer(m.command_id, "withdraw", m.user_id, m.asset, moved, m.reply,
                               {"id": m.withdrawal_id, "status": "pending"}, (row,))
+
+    def _settle_withdrawal(self, m: SettleWithdrawal) -> None:
+        if not self._first_time(m.command_id, m.reply):
+            return
+        held = self.clearing.ledger.reservations.get(m.withdrawal_id)
+        if held is None:
+            self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_FOUND)
+            return
+        moved = (self.clearing.complete_withdrawal(m.withdrawal_id) if m.sent
+                 else self.clearing.cancel_withdrawal(m.withdrawal_id))
+        at = datetime.now(UTC)
+        status = "confirmed" if m.sent else "cancelled"
+        change = WithdrawalChange(uuid.UUID(m.withdrawal_id), status, m.tx_hash, at)
+        result = {"id": m.withdrawal_id, "status": status, "asset": held.asset,
+                  "amount": plain(self.clearing.amount(held.asset, held.amount))}
+        writes = Writes(m.command_id, "settle_withdrawal", uuid.UUID(held.user_id),
+                        json.dumps(result), at, movements=movement_rows(moved),
+                        withdrawal_changes=(change,))
+        self.journal.tell(Commit(writes, result, m.reply, None, (), ()))
 
     def _add_asset(self, m: AddAsset) -> None:
         if m.row.symbol in self.clearing.decimals:

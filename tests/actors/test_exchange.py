@@ -263,6 +263,28 @@ async def test_withdraw_holds_funds_until_sent(exchange: Exchange) -> None:
     await assert_sound(exchange)
 
 
+async def test_a_sent_withdrawal_leaves_and_a_cancelled_one_returns(
+        exchange: Exchange) -> None:
+    a = await funded_user(exchange, USDT="100")
+    first = ok(await exchange.withdraw(a, "USDT", D("30"), "0xabc"))
+    second = ok(await exchange.withdraw(a, "USDT", D("20"), "0xabc"))
+    assert await balance(exchange.db, a, "USDT") == (D("50"), D("50"))
+
+    sent = ok(await exchange.settle_withdrawal(first["id"], sent=True, tx_hash="0xfeed"))
+    kept = ok(await exchange.settle_withdrawal(second["id"], sent=False))
+
+    assert (sent["status"], kept["status"]) == ("confirmed", "cancelled")
+    assert await balance(exchange.db, a, "USDT") == (D("70"), D("0"))
+    rows = await exchange.db.fetch_all("SELECT status, tx_hash FROM withdrawals ORDER BY amount")
+    assert [(r["status"], r["tx_hash"]) for r in rows] == [("cancelled", None),
+                                                           ("confirmed", "0xfeed")]
+    # Settling again answers with the stored result; an unknown id is not found.
+    assert await exchange.settle_withdrawal(first["id"], sent=True) == sent
+    assert await exchange.settle_withdrawal(str(uuid.uuid4()), sent=True) == Rejected(
+        RejectCode.ORDER_NOT_FOUND)
+    await assert_sound(exchange)  # conservation: the 30 left the exchange's totals
+
+
 async def _book(exchange: Exchange, symbol: str) -> dict[str, object]:
     snap = await exchange.snapshot(symbol)
     assert isinstance(snap, dict), snap
