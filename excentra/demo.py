@@ -19,6 +19,11 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from excentra.actors.book import InjectFault
+from excentra.actors.ledger import Rejected
+from excentra.db.audit import audit
+from excentra.db.state import open_levels
+from excentra.db.users import create_user
 from excentra.engine import (
     Event,
     LevelChanged,
@@ -33,6 +38,7 @@ from excentra.engine import (
     TimeInForce,
     TradeExecuted,
 )
+from excentra.exchange import Exchange
 
 log = logging.getLogger("excentra.demo")
 
@@ -100,18 +106,12 @@ def supervisor_demo() -> None:
 
 
 async def _supervisor_demo() -> None:
-    from excentra.actors.book import InjectFault  # noqa: PLC0415 (only this demo)
-    from excentra.actors.ledger import Rejected  # noqa: PLC0415
-    from excentra.db.audit import audit  # noqa: PLC0415
-    from excentra.db.users import create_user  # noqa: PLC0415
-    from excentra.exchange import Exchange  # noqa: PLC0415
-
     with tempfile.TemporaryDirectory(prefix="excentra-demo-") as tmp:
         url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp}/demo.db"
         exchange = Exchange(url)
         await exchange.start()
         try:
-            await _run_fault(exchange, InjectFault, Rejected, audit, create_user)
+            await _run_fault(exchange)
         finally:
             await exchange.stop()
 
@@ -121,28 +121,16 @@ def _levels(side: list[dict[str, str]]) -> list[tuple[Decimal, Decimal]]:
     return [(Decimal(lv["price"]), Decimal(lv["quantity"])) for lv in side]
 
 
-async def _stored_levels(exchange: Any, symbol: str) -> tuple[list[Any], list[Any]]:
-    """The book as the database says it is: open orders aggregated by price."""
-    rows = await exchange.db.fetch_all(
-        "SELECT o.side, o.price, o.remaining_quantity FROM orders o JOIN trading_pairs p "
-        "ON p.id = o.pair_id WHERE p.symbol = :s AND o.status IN ('open', "
-        "'partially_filled')", {"s": symbol},
-        types={"price": Decimal, "remaining_quantity": Decimal})
-    sides: dict[str, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
-    for r in rows:
-        level = sides[r["side"]]
-        level[r["price"]] = level.get(r["price"], Decimal(0)) + r["remaining_quantity"]
-
-    def listed(side: str) -> list[tuple[Decimal, Decimal]]:
-        prices = sorted(sides[side], reverse=side == "buy")
-        return [(p, sides[side][p]) for p in prices]
-
-    return listed("buy"), listed("sell")
+def _snapshot(outcome: dict[str, Any] | Rejected) -> dict[str, Any]:
+    if isinstance(outcome, Rejected):
+        raise SystemExit(f"snapshot refused: {outcome.code}")
+    return outcome
 
 
-async def _run_fault(exchange: Any, fault: Any, rejected: Any, audit: Any,
-                     create_user: Any) -> None:
+async def _run_fault(exchange: Exchange) -> None:
     d, sv = Decimal, exchange.supervisor
+    assert sv is not None
+    rejected, fault = Rejected, InjectFault
     users = [str(await create_user(exchange.db, f"trader{i}@demo.test")) for i in range(4)]
     for u in users:
         await exchange.deposit(u, "USDT", d("1000000"))
@@ -157,13 +145,14 @@ async def _run_fault(exchange: Any, fault: Any, rejected: Any, audit: Any,
 
     acked = [r for r in await asyncio.gather(*(order(i) for i in range(40)))
              if not isinstance(r, rejected)]
-    before = await exchange.snapshot("BTC/USDT")
+    before = _snapshot(await exchange.snapshot("BTC/USDT"))
     print(f"placed {len(acked)} orders; book seq {before['seq']}, "
           f"state {before['state_hash'][:16]}…")
     print("injecting a fault into the BTC/USDT book actor while 20 more orders are in flight")
     in_flight = [asyncio.ensure_future(order(i)) for i in range(40, 60)]
     # let a few of them complete first, so the fault hits mid-flow
     await asyncio.wait(in_flight[:3], return_when=asyncio.ALL_COMPLETED)
+    assert sv.actors is not None
     sv.actors.books["BTC/USDT"].tell(fault("demo: simulated bug in the book actor"))
     outcomes = await asyncio.gather(*in_flight)
     while sv.recoveries == 0 or sv.recovering:
@@ -172,9 +161,9 @@ async def _run_fault(exchange: Any, fault: Any, rejected: Any, audit: Any,
     print(f"in-flight orders: {len(outcomes) - failed} acknowledged, {failed} answered "
           f"503 (not executed; safe to retry)")
     acked += [r for r in outcomes if not isinstance(r, rejected)]
-    after = await exchange.snapshot("BTC/USDT", depth=1000)
-    stored = await _stored_levels(exchange, "BTC/USDT")
-    intact = stored == (_levels(after["bids"]), _levels(after["asks"]))
+    after = _snapshot(await exchange.snapshot("BTC/USDT", depth=1000))
+    stored = await open_levels(exchange.db, "BTC/USDT")
+    intact = stored == {"bids": _levels(after["bids"]), "asks": _levels(after["asks"])}
     print(f"supervisor rebuilt the core ({sv.recoveries} recovery); book seq {after['seq']}, "
           f"state {after['state_hash'][:16]}…; equals the open orders in the database: "
           f"{intact}")

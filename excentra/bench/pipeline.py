@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import math
 import os
 import random
 import secrets
@@ -140,7 +141,7 @@ async def run_pipeline(url: str, a: argparse.Namespace, seed: int) -> tuple[Load
         before = await journal_stats(ex)
         load = Load()
         per_worker, extra = divmod(a.commands, a.workers)
-        deadline = time.perf_counter() + (a.seconds or float("inf"))
+        deadline = time.perf_counter() + (a.seconds or math.inf)
         started = time.perf_counter()
         await asyncio.gather(*(
             worker(ex, load, i, u, per_worker + (i < extra), deadline, a, seed)
@@ -254,7 +255,8 @@ async def one_run(backend: str, a: argparse.Namespace, seed: int) -> RunResult:
 
 
 def _median(runs: list[RunResult], attr: str) -> float:
-    return statistics.median(float(getattr(r, attr)) for r in runs)
+    values: list[float] = [getattr(r, attr) for r in runs]
+    return statistics.median(values)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -120,3 +120,21 @@ async def order_owners(db: Database, order_ids: list[uuid.UUID]
         f"ON p.id = o.pair_id WHERE o.id IN ({placeholders})",
         dict(zip(names, order_ids, strict=True)), types={"id": uuid.UUID, "user_id": uuid.UUID})
     return [(r["id"], (str(r["user_id"]), r["status"], r["symbol"])) for r in rows]
+
+
+async def open_levels(db: Database, symbol: str
+                      ) -> dict[str, list[tuple[Decimal, Decimal]]]:
+    """The book as the database says it is: the pair's open orders aggregated per price,
+    ``{"bids": [(price, quantity), ...best first], "asks": [...]}``. Used to check that a
+    book rebuilt in memory equals what is stored."""
+    rows = await db.fetch_all(
+        "SELECT o.side, o.price, o.remaining_quantity FROM orders o JOIN trading_pairs p "
+        "ON p.id = o.pair_id WHERE p.symbol = :s AND o.status IN ('open', "
+        "'partially_filled')", {"s": symbol},
+        types={"price": Decimal, "remaining_quantity": Decimal})
+    sides: dict[str, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
+    for r in rows:
+        level = sides[r["side"]]
+        level[r["price"]] = level.get(r["price"], Decimal(0)) + r["remaining_quantity"]
+    return {name: sorted(sides[side].items(), reverse=side == "buy")
+            for name, side in (("bids", "buy"), ("asks", "sell"))}

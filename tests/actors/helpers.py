@@ -14,6 +14,7 @@ from excentra.actors.journal import Commit, Committed
 from excentra.actors.ledger import Rejected
 from excentra.db import Database
 from excentra.db.audit import audit
+from excentra.db.state import open_levels
 from excentra.db.users import create_user
 from excentra.engine import OrderType, RejectCode, Side
 from excentra.engine.precision import units_to_decimal
@@ -162,23 +163,9 @@ class Recorder:
 async def stored_levels(db: Database, symbol: str) -> dict[str, list[dict[str, str]]]:
     """The book as the database says it is: open orders aggregated per price level, in the
     shape of ``Exchange.snapshot``'s ``bids``/``asks`` (numbers compared as Decimals)."""
-    rows = await db.fetch_all(
-        "SELECT o.side, o.price, o.remaining_quantity FROM orders o JOIN trading_pairs p "
-        "ON p.id = o.pair_id WHERE p.symbol = :s AND o.status IN ('open', "
-        "'partially_filled')", {"s": symbol},
-        types={"price": Decimal, "remaining_quantity": Decimal})
-    sides: dict[str, dict[Decimal, Decimal]] = {"buy": {}, "sell": {}}
-    for r in rows:
-        level = sides[r["side"]]
-        level[r["price"]] = level.get(r["price"], D(0)) + r["remaining_quantity"]
-    return {"bids": _listed(sides["buy"], best_first=max),
-            "asks": _listed(sides["sell"], best_first=min)}
-
-
-def _listed(levels: dict[Decimal, Decimal], best_first: Any) -> list[dict[str, str]]:
-    ordered = sorted(levels, reverse=best_first is max)
-    return [{"price": str(p.normalize()), "quantity": str(levels[p].normalize())}
-            for p in ordered]
+    levels = await open_levels(db, symbol)
+    return {side: [{"price": str(p.normalize()), "quantity": str(q.normalize())}
+                   for p, q in levels[side]] for side in ("bids", "asks")}
 
 
 def normalized(side: list[dict[str, str]]) -> list[dict[str, str]]:
