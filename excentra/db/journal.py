@@ -16,6 +16,7 @@ from typing import Any
 from excentra.db.database import Database
 from excentra.db.records import Writes
 from excentra.engine.precision import units_to_decimal
+from excentra.ids import new_id
 
 _SQL = {
     "commands": "INSERT INTO commands (command_id, kind, user_id, result, created_at) "
@@ -58,6 +59,8 @@ _SQL = {
 }
 
 BalanceKey = tuple[uuid.UUID, str]
+_KEPT = uuid.UUID(int=0)
+"""Placeholder id for an upsert that updates an existing balance row (never inserted)."""
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
@@ -122,7 +125,9 @@ class JournalWriter:
         out = []
         for (user_id, asset), (available, held) in mirror.items():
             dec = self.decimals[asset]
-            out.append({"id": uuid.uuid4(), "user_id": user_id, "asset": asset,
+            # The id only matters for a new row (an existing one keeps its own).
+            row_id = uuid.UUID(new_id()) if (user_id, asset) not in self.balances else _KEPT
+            out.append({"id": row_id, "user_id": user_id, "asset": asset,
                         "available": units_to_decimal(available, dec),
                         "held": units_to_decimal(held, dec), "updated_at": at})
         return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,6 +15,7 @@ from excentra.engine import (
     Side,
     TradeExecuted,
 )
+from excentra.ids import new_id
 from excentra.ledger.core import FEE_ACCOUNT, Ledger, Movement, fee_units
 
 
@@ -82,7 +82,7 @@ class SettledTrade:
 
 def settle(ledger: Ledger, pair: PairTerms, events: list[Event],
            terms_of: Callable[[Hashable], OrderTerms],
-           new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+           new_id: Callable[[], str] = new_id,
            ) -> tuple[list[Movement], list[SettledTrade]]:
     """Apply one command's engine events to the ledger; return movements and trades."""
     out: list[Movement] = []
