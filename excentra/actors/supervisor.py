@@ -28,7 +28,7 @@ from typing import Any
 import pykka
 
 from excentra.actors.book import BookActor
-from excentra.actors.bridge import Outstanding, Reply
+from excentra.actors.bridge import Outstanding, Reply, Unavailable
 from excentra.actors.broadcaster import (
     BroadcasterActor,
     Subscribe,
@@ -45,6 +45,10 @@ from excentra.ledger import OrderTerms, PairTerms
 from excentra.ledger.clearing import Clearing
 
 log = logging.getLogger("excentra.supervisor")
+
+RESTART_DELAY = 0.1
+"""First wait before retrying a failed restart (doubling up to ``RESTART_DELAY_MAX``)."""
+RESTART_DELAY_MAX = 5.0
 
 
 def pair_terms(p: Any, decimals: dict[str, int]) -> PairTerms:
@@ -170,6 +174,8 @@ class Supervisor:
     async def stop(self) -> None:
         """Stop books, ledger, journal (after it wrote what it has), broadcaster."""
         if self._recovery is not None:
+            if not self._recovery.done():
+                self._recovery.cancel()  # e.g. still retrying a restart: give up on it
             await asyncio.gather(self._recovery, return_exceptions=True)
         a = self.actors
         if a is not None:
@@ -229,16 +235,33 @@ class Supervisor:
             if a.journal.is_alive():
                 barrier = Reply(self.loop)
                 a.journal.tell(Barrier(barrier))
-                await barrier.wait(timeout=60)
+                try:
+                    await barrier.wait(timeout=60)
+                except Unavailable:  # a stuck journal: what it holds is not durable
+                    log.error("journal did not drain; its pending commands are failed")
             failed = self.outstanding.fail_all(f"{name} failed; the request was not executed")
             await self._stop_all([a.journal])
             if not a.broadcaster.is_alive():
                 self.actors = None  # start() makes a new one and re-subscribes everyone
-            await self.start()
+            await self._restart()
             self.recoveries += 1
             log.info("core recovered", extra={"actor": name, "failed_requests": failed})
         finally:
             self.recovering = False
+
+    async def _restart(self) -> None:
+        """``start()`` until it works: the database may itself be restarting."""
+        delay = RESTART_DELAY
+        while True:
+            try:
+                await self.start()
+                return
+            except Exception:
+                log.exception("restarting the core failed; retrying",
+                              extra={"retry_in_seconds": delay})
+                self.outstanding.fail_all("the core is restarting")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
 
     async def wait_recovered(self) -> None:
         """Tests and the demo: wait until a running recovery has finished."""

@@ -11,6 +11,7 @@ import pykka
 import pytest
 import pytest_asyncio
 
+from excentra.actors import supervisor as sv_module
 from excentra.actors.book import InjectFault
 from excentra.actors.journal import Hold, Release
 from excentra.actors.ledger import Rejected
@@ -238,3 +239,33 @@ async def test_a_retry_after_a_reply_timeout_harms_nobody(database_url: str) -> 
         assert _sv(ex).recoveries == 0
         await assert_sound(ex)
         assert await audit(ex.db) == []
+
+
+async def test_a_failed_restart_is_retried_until_the_core_is_back(
+        exchange: Exchange, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database may be down when the supervisor reloads state: it keeps trying."""
+    real_load, failures = sv_module.load_state, []
+
+    async def flaky_load(db: Any) -> Any:
+        if len(failures) < 2:
+            failures.append("down")
+            raise ConnectionError("database restarting")
+        return await real_load(db)
+
+    monkeypatch.setattr(sv_module, "load_state", flaky_load)
+    monkeypatch.setattr(sv_module, "RESTART_DELAY", 0.01)
+    user = await funded_user(exchange, USDT="1000")
+    sv = _sv(exchange)
+    _actor(exchange, "book").tell(InjectFault())
+    await answered(_recovered(sv))
+
+    assert failures == ["down", "down"]
+    assert sv.recoveries == 1
+    ok(await limit(exchange, user, Side.BUY, "100", "1"))
+    await assert_sound(exchange)
+
+
+async def _recovered(sv: Any) -> None:
+    while sv.recoveries == 0:
+        await asyncio.sleep(0.01)
+    await sv.wait_recovered()
