@@ -125,7 +125,9 @@ class JournalWriter:
         out = []
         for (user_id, asset), (available, held) in mirror.items():
             dec = self.decimals[asset]
-            # The id only matters for a new row (an existing one keeps its own).
+            # The id only matters for a new row (an existing one keeps its own). A key is in
+            # ``self.balances`` only if its row exists: the mirror is loaded from the table
+            # and only ever extended after a transaction that upserted the row committed.
             row_id = uuid.UUID(new_id()) if (user_id, asset) not in self.balances else _KEPT
             out.append({"id": row_id, "user_id": user_id, "asset": asset,
                         "available": units_to_decimal(available, dec),
