@@ -6,11 +6,9 @@ from __future__ import annotations
 import asyncio
 import statistics
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from excentra.actors.journal import Hold, JournalStats, Release
 from excentra.engine import OrderAccepted, Side, TradeExecuted
@@ -29,17 +27,6 @@ from tests.actors.helpers import (
 pytestmark = pytest.mark.asyncio
 HELD_FOR = 0.3
 """Seconds the journal is held: long enough for the whole pipeline to run up to it."""
-
-
-@pytest_asyncio.fixture
-async def recorded(database_url: str) -> AsyncIterator[tuple[Exchange, Recorder]]:
-    rec = Recorder()
-    ex = Exchange(database_url, subscribers=[rec])
-    await ex.start()
-    try:
-        yield ex, rec
-    finally:
-        await ex.stop()
 
 
 def _journal(ex: Exchange) -> Any:

@@ -4,12 +4,10 @@ is lost, nobody waits forever, and a retried command is not executed twice."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pykka
 import pytest
-import pytest_asyncio
 
 from excentra.actors import supervisor as sv_module
 from excentra.actors.book import InjectFault
@@ -190,17 +188,6 @@ async def test_the_core_recovers_from_any_pipeline_actor_dying(
     assert took["status"] == "filled"
     await _assert_book_is_the_database(exchange)
     await assert_sound(exchange)
-
-
-@pytest_asyncio.fixture
-async def recorded(database_url: str) -> AsyncIterator[tuple[Exchange, Recorder]]:
-    rec = Recorder()
-    ex = Exchange(database_url, subscribers=[rec])
-    await ex.start()
-    try:
-        yield ex, rec
-    finally:
-        await ex.stop()
 
 
 async def test_subscribers_survive_a_broadcaster_restart(
