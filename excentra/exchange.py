@@ -193,7 +193,8 @@ class Exchange:
         row = PairRow(uuid.uuid4(), base, quote, f"{base}/{quote}", price_step,
                       quantity_step, maker_fee_rate, taker_fee_rate, datetime.now(UTC))
         try:
-            terms = pair_terms(_PairView(row), decimals)
+            terms = pair_terms(row.symbol, base, quote, price_step, quantity_step,
+                               maker_fee_rate, taker_fee_rate, decimals)
         except GridError:
             return Rejected(RejectCode.PRICE_OFF_TICK)
         command_id = f"pair:{row.symbol}"
@@ -291,15 +292,6 @@ class Exchange:
     async def _decimals(self) -> dict[str, int]:
         rows = await self.db.fetch_all("SELECT symbol, decimals FROM assets")
         return {r["symbol"]: int(r["decimals"]) for r in rows}
-
-
-class _PairView:
-    """A ``PairRow`` with the attribute names ``pair_terms`` reads."""
-
-    def __init__(self, row: PairRow) -> None:
-        self.symbol, self.base, self.quote = row.symbol, row.base_asset, row.quote_asset
-        self.price_step, self.quantity_step = row.price_step, row.quantity_step
-        self.maker_fee_rate, self.taker_fee_rate = row.maker_fee_rate, row.taker_fee_rate
 
 
 def _uuid(value: str) -> uuid.UUID | None:

@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -137,13 +136,12 @@ class Audit:
 
 
 @dataclass(frozen=True, slots=True)
-class Configure:
-    """Run a function on the clearing inside the actor (assets, pairs: set up by the
-    supervisor) and tell ``book_refs`` about the books it may send orders to."""
+class RegisterBooks:
+    """The book actors the ledger sends orders to, and their pairs' ids (sent by the
+    supervisor once the books exist: they need the ledger's ref first)."""
 
-    apply: Callable[[Clearing], None]
-    book_refs: dict[str, Any] = field(default_factory=dict)
-    pair_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    book_refs: dict[str, Any]
+    pair_ids: dict[str, uuid.UUID]
 
 
 # -- the actor ------------------------------------------------------------------------------
@@ -211,8 +209,7 @@ class LedgerActor(Supervised):
                 self.clearing.ledger.check()
                 message.reply.resolve({k: (b.available, b.held) for k, b in
                                        self.clearing.ledger.balances.items()})
-            case Configure():
-                message.apply(self.clearing)
+            case RegisterBooks():
                 self.books.update(message.book_refs)
                 self.pair_ids.update(message.pair_ids)
             case _:

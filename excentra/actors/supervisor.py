@@ -36,7 +36,7 @@ from excentra.actors.broadcaster import (
     Unsubscribe,
 )
 from excentra.actors.journal import Barrier, JournalActor
-from excentra.actors.ledger import Configure, LedgerActor
+from excentra.actors.ledger import LedgerActor, RegisterBooks
 from excentra.db import Database
 from excentra.db.state import State, load_state
 from excentra.engine import OrderBook, OrderType, PairSpec, RestingOrder, Side
@@ -51,14 +51,16 @@ RESTART_DELAY = 0.1
 RESTART_DELAY_MAX = 5.0
 
 
-def pair_terms(p: Any, decimals: dict[str, int]) -> PairTerms:
-    """A pair's grid and fees from its stored row (``State.pairs`` or ``PairRow``)."""
-    base_dec, quote_dec = decimals[p.base], decimals[p.quote]
-    if p.price_step is None or p.quantity_step is None:
-        spec = PairSpec.derive(p.symbol, base_dec, quote_dec)
+def pair_terms(symbol: str, base: str, quote: str, price_step: Decimal | None,
+               quantity_step: Decimal | None, maker_fee: Decimal, taker_fee: Decimal,
+               decimals: dict[str, int]) -> PairTerms:
+    """A pair's grid (derived when a step is not stored) and fees."""
+    base_dec, quote_dec = decimals[base], decimals[quote]
+    if price_step is None or quantity_step is None:
+        spec = PairSpec.derive(symbol, base_dec, quote_dec)
     else:
-        spec = PairSpec(p.symbol, base_dec, quote_dec, p.price_step, p.quantity_step)
-    return PairTerms(spec, p.base, p.quote, p.maker_fee_rate, p.taker_fee_rate)
+        spec = PairSpec(symbol, base_dec, quote_dec, price_step, quantity_step)
+    return PairTerms(spec, base, quote, maker_fee, taker_fee)
 
 
 def _units(amount: Decimal, decimals: int) -> int:
@@ -87,7 +89,8 @@ def build(state: State) -> Built:
         clearing.add_asset(symbol, dec)
     books: dict[str, OrderBook] = {}
     for p in state.pairs:
-        terms = pair_terms(p, decimals)
+        terms = pair_terms(p.symbol, p.base, p.quote, p.price_step, p.quantity_step,
+                           p.maker_fee_rate, p.taker_fee_rate, decimals)
         clearing.add_pair(terms)
         books[p.symbol] = OrderBook(terms.spec)
     reservations: list[tuple[Any, str, str, int]] = []
@@ -136,7 +139,6 @@ class Supervisor:
         self.subscribers = list(subscribers)
         self.max_batch = max_batch
         self.actors: Actors | None = None
-        self.built: Built | None = None
         self.recovering = False
         self.recoveries = 0
         self._recovery: asyncio.Task[None] | None = None
@@ -162,8 +164,8 @@ class Supervisor:
         for symbol, book in built.books.items():
             actors.books[symbol] = BookActor.start(book, ledger, name=f"book:{symbol}",
                                                    on_death=self._died)
-        ledger.tell(Configure(lambda _c: None, dict(actors.books), dict(built.pair_ids)))
-        self.actors, self.built = actors, built
+        ledger.tell(RegisterBooks(dict(actors.books), dict(built.pair_ids)))
+        self.actors = actors
         log.info("core started", extra={"pairs": sorted(built.books),
                                         "open_orders": len(built.state.open_orders)})
 

@@ -190,23 +190,6 @@ class Database:
         with _translated_errors():
             await self._db.execute_many(self._checked(sql), [self._encode(v) for v in values])
 
-    async def execute_batch(self, sql: str, rows: Sequence[Mapping[str, object]]) -> None:
-        """Run one statement for many parameter sets in one driver call.
-
-        ``execute_many`` goes through ``databases``, which compiles and sends each row on
-        its own; this hands the whole batch to the driver's ``executemany`` (asyncpg
-        pipelines it, sqlite3 loops in C) on the task's connection — inside
-        :meth:`transaction`, the transaction's. The journal's group commit relies on it.
-        """
-        if not rows:
-            return
-        text, names = _positional(self._checked(sql), self.dialect)
-        args = [tuple(to_db(row[n], self.dialect) for n in names) for row in rows]
-        with _translated_errors():
-            async with self._db.connection() as connection:
-                raw = connection.raw_connection
-                await raw.executemany(text, args)
-
     async def write_batches(
         self, statements: Sequence[tuple[str, Sequence[Mapping[str, object]]]]
     ) -> None:
