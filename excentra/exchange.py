@@ -159,12 +159,14 @@ class Exchange:
             command_id, str(user_id), asset, amount, r), keyed=idempotency_key is not None)
 
     async def withdraw(self, user_id: str, asset: str, amount: Decimal, to_address: str,
-                       idempotency_key: str | None = None) -> Outcome:
-        """Hold ``amount`` for a withdrawal (pending until the chain side sends it)."""
+                       idempotency_key: str | None = None, *,
+                       immediate: bool = False) -> Outcome:
+        """Hold ``amount`` for a withdrawal (pending until the chain side sends it), or
+        with ``immediate`` take it off the balance at once (an off-chain withdrawal)."""
         command_id = f"withdraw:{user_id}:{idempotency_key or uuid.uuid4()}"
         return await self._command(command_id, lambda r: Withdraw(
-            command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r),
-            keyed=idempotency_key is not None)
+            command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r,
+            immediate), keyed=idempotency_key is not None)
 
     async def settle_withdrawal(self, withdrawal_id: str, *, sent: bool,
                                 tx_hash: str | None = None) -> Outcome:
@@ -246,6 +248,17 @@ class Exchange:
         outcome: JournalStats | Rejected = await self._ask(
             actors.journal if actors else None, Stats)
         return outcome
+
+    def mailbox_depths(self) -> dict[str, int]:
+        """Messages waiting in each actor's inbox (a gauge for ``/metrics``)."""
+        actors = self.supervisor.actors if self.supervisor else None
+        if actors is None:
+            return {}
+        refs = {"broadcaster": actors.broadcaster, "journal": actors.journal,
+                "ledger": actors.ledger, **{f"book:{s}": b for s, b in actors.books.items()}}
+        # pykka's threading inbox is a queue.Queue; the ActorInbox protocol does not name qsize
+        return {name: int(getattr(ref.actor_inbox, "qsize", lambda: 0)())
+                for name, ref in refs.items()}
 
     # -- plumbing ------------------------------------------------------------------------
 

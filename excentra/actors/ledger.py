@@ -97,6 +97,9 @@ class Withdraw:
     amount: Decimal
     to_address: str
     reply: Reply
+    immediate: bool = False
+    """Off-chain: the funds leave at once (the original's ``POST /balances/withdraw``);
+    the withdrawal is recorded ``confirmed`` in the same command."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,11 +300,15 @@ class LedgerActor(Supervised):
         if isinstance(moved, RejectCode):
             self._refused(m.command_id, m.reply, moved)
             return
+        status = "pending"
+        if m.immediate:
+            moved = [*moved, *self.clearing.complete_withdrawal(m.withdrawal_id)]
+            status = "confirmed"
         at = datetime.now(UTC)
         row = WithdrawalRow(uuid.UUID(m.withdrawal_id), uuid.UUID(m.user_id), m.asset,
-                            m.amount, Decimal(0), m.to_address, "pending", at)
+                            m.amount, Decimal(0), m.to_address, status, at)
         self._commit_transfer(m.command_id, "withdraw", m.user_id, m.asset, moved, m.reply,
-                              {"id": m.withdrawal_id, "status": "pending"}, (row,))
+                              {"id": m.withdrawal_id, "status": status}, (row,))
 
     def _settle_withdrawal(self, m: SettleWithdrawal) -> None:
         if not self._first_time(m.command_id, m.reply):

@@ -1,0 +1,112 @@
+"""The Starlette application: ``create_app(settings)``.
+
+Lifespan: database → migrations → actors (the ``Exchange``), then the in-memory account
+state and price seeding; shutdown in reverse. Everything a handler needs hangs off
+``request.state.services``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
+
+from excentra.exchange import Exchange
+from excentra.http import errors
+from excentra.http.auth import Passwords, Tokens
+from excentra.http.config import Settings, resolve_secret
+from excentra.http.metrics import Metrics
+from excentra.http.middleware import RequestIdMiddleware
+from excentra.http.ratelimit import RateLimiter
+from excentra.http.routes import ROUTES
+from excentra.http.services import Services
+
+log = logging.getLogger("excentra.http")
+
+Startup = Callable[[Services], Any]
+"""An extra start step (awaited after the core is up); may return a stop coroutine fn."""
+
+
+def create_app(settings: Settings | None = None, *, passwords: Passwords | None = None,
+               extra_routes: Iterable[BaseRoute] = (),
+               startups: Iterable[Startup] = ()) -> Starlette:
+    """The exchange's ASGI app. ``passwords`` lets tests use cheap argon2 parameters."""
+    settings = settings or Settings.from_env()
+    steps = list(startups)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        services = await _start(settings, passwords)
+        stops: list[Callable[[], Any]] = []
+        try:
+            for step in [*_default_steps(settings), *steps]:
+                stop = await step(services)
+                if stop is not None:
+                    stops.append(stop)
+            log.info("server ready", extra={"database": services.db.url.split("@")[-1]})
+            yield {"services": services}
+        finally:
+            for stop in reversed(stops):
+                with contextlib.suppress(Exception):
+                    await stop()
+            await services.exchange.stop()
+            log.info("server stopped")
+
+    return Starlette(
+        routes=[*ROUTES, *extra_routes],
+        middleware=[
+            Middleware(CORSMiddleware, allow_origins=list(settings.frontend_urls),
+                       allow_credentials=True,
+                       allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                       allow_headers=["content-type", "authorization", "x-request-id"],
+                       expose_headers=["x-request-id", "retry-after", "x-ratelimit-limit",
+                                       "x-ratelimit-remaining", "x-ratelimit-reset"]),
+            Middleware(RequestIdMiddleware),
+        ],
+        exception_handlers={
+            errors.ApiError: errors.api_error,
+            HTTPException: errors.http_exception,
+            Exception: errors.server_error,
+        },
+        lifespan=lifespan,
+    )
+
+
+async def _start(settings: Settings, passwords: Passwords | None) -> Services:
+    secret = await asyncio.to_thread(resolve_secret, settings)
+    exchange = Exchange(settings.database_url or None)
+    await exchange.start()
+    services: Services
+
+    def live() -> dict[str, Any]:
+        return {"ws_connections": services.counters.ws_connections,
+                "uptime_seconds": services.counters.uptime_seconds,
+                "mailboxes": exchange.mailbox_depths()}
+
+    services = Services(settings, exchange, Tokens(secret), passwords or Passwords(),
+                        RateLimiter(settings.rate_limits, settings.trusted_proxies),
+                        Metrics(live))
+    try:
+        await services.suspended.load(services.db)
+        await services.catalog.load(services.db)
+    except BaseException:
+        await exchange.stop()
+        raise
+    return services
+
+
+def _default_steps(settings: Settings) -> list[Startup]:
+    steps: list[Startup] = []
+    if settings.seed_book:
+        from excentra.pricing.seed import seed_books  # noqa: PLC0415 (httpx when seeding)
+
+        steps.append(seed_books)
+    return steps

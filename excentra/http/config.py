@@ -1,0 +1,102 @@
+"""The server's settings: one frozen value built from the environment (or by tests)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from excentra.db.url import dialect_of, resolve_url
+from excentra.http.ratelimit import DEFAULT_POLICIES, Policy
+
+log = logging.getLogger("excentra.config")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_FRONTEND = "http://localhost:3001"
+ACCESS_TOKEN_TTL = 15 * 60
+"""Seconds an access token lives (the original's 15 minutes)."""
+REFRESH_TOKEN_TTL = 7 * 24 * 3600
+RESET_TOKEN_TTL = 15 * 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    """Empty: the embedded SQLite file (see ``excentra.db.url``)."""
+    jwt_secret: str = ""
+    """Empty: read or create the secret file beside the database (``resolve_secret``)."""
+    frontend_urls: tuple[str, ...] = (DEFAULT_FRONTEND,)
+    """CORS origins; the first is also the base of password-reset links."""
+    trusted_proxies: tuple[Network, ...] = ()
+    smtp_url: str = ""
+    """``smtp://[user:pass@]host[:port]``; empty: reset links are logged, not mailed."""
+    mail_from: str = "noreply@excentra.exchange"
+    cookie_secure: bool = False
+    cookie_samesite: str | None = None
+    rate_limits: Mapping[str, Policy] = field(default_factory=lambda: dict(DEFAULT_POLICIES))
+    seed_book: bool = True
+    coingecko_url: str = "https://api.coingecko.com/api/v3"
+    price_timeout: float = 3.0
+    ticker_interval: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object
+                 ) -> Settings:
+        env = os.environ if environ is None else environ
+        fronts = tuple(u.strip().rstrip("/") for u in
+                       env.get("FRONTEND_URL", DEFAULT_FRONTEND).split(",") if u.strip())
+        samesite = env.get("COOKIE_SAMESITE", "").strip().lower() or None
+        if samesite not in (None, "lax", "strict", "none"):
+            raise ValueError(f"COOKIE_SAMESITE must be lax, strict or none, not {samesite!r}")
+        values: dict[str, object] = {
+            "database_url": env.get("DATABASE_URL", ""),
+            "jwt_secret": env.get("JWT_SECRET", ""),
+            "frontend_urls": fronts or (DEFAULT_FRONTEND,),
+            "trusted_proxies": parse_networks(env.get("TRUSTED_PROXIES", "")),
+            "smtp_url": env.get("SMTP_URL", ""),
+            "mail_from": env.get("MAIL_FROM", "noreply@excentra.exchange"),
+            "cookie_secure": env.get("COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+            "cookie_samesite": samesite,
+            "seed_book": env.get("SEED_BOOK", "1").lower() not in ("0", "false", "no"),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def frontend_url(self) -> str:
+        return self.frontend_urls[0]
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """``"127.0.0.1, 10.0.0.0/8"`` → networks (a bare address is a /32 or /128)."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
+
+
+def resolve_secret(settings: Settings) -> str:
+    """The JWT secret: configured, else a random one kept beside the database.
+
+    Never a known default. For SQLite the file sits next to the database file; for
+    PostgreSQL in the working directory (``excentra-jwt.secret``).
+    """
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    url = resolve_url(settings.database_url or None)
+    if dialect_of(url) == "sqlite" and ":memory:" not in url:
+        db_file = Path(url.split("///", 1)[1])
+        path = db_file.with_name(db_file.name + ".jwt-secret")
+    else:
+        path = Path("excentra-jwt.secret")
+    if path.exists():
+        return path.read_text().strip()
+    secret = secrets.token_hex(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    log.warning("JWT_SECRET not set: generated a random secret",
+                extra={"path": str(path.resolve())})
+    return secret

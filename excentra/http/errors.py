@@ -1,0 +1,110 @@
+"""Every error the HTTP layer sends: the ``{"error": message}`` envelope, one mapping from
+``RejectCode`` to status and message, and the handlers that wrap Starlette's own errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from excentra.engine import RejectCode
+
+log = logging.getLogger("excentra.http")
+
+
+class ApiError(Exception):
+    """Raised by handlers and helpers; becomes ``{"error": message}`` with ``status``."""
+
+    def __init__(self, status: int, message: str,
+                 headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, message)
+
+
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, message)
+
+
+def conflict(message: str) -> ApiError:
+    return ApiError(409, message)
+
+
+def unprocessable(message: str) -> ApiError:
+    return ApiError(422, message)
+
+
+def error_response(status: int, message: str,
+                   headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+REJECTIONS: dict[RejectCode, tuple[int, str]] = {
+    RejectCode.PRICE_NOT_POSITIVE: (400, "Price is or less than zero"),
+    RejectCode.QUANTITY_NOT_POSITIVE: (400, "Quantity is or less than zero"),
+    RejectCode.PRICE_OFF_TICK: (400, "Price is not a multiple of the pair's price step"),
+    RejectCode.QUANTITY_OFF_LOT: (400, "Quantity is not a multiple of the pair's "
+                                       "quantity step"),
+    RejectCode.BUDGET_OFF_GRID: (400, "Amount has more decimal places than the quote asset"),
+    RejectCode.AMOUNT_TOO_LARGE: (400, "Amount is too large"),
+    RejectCode.INVALID_NUMBER: (400, "Invalid number"),
+    RejectCode.DUPLICATE_ORDER_ID: (409, "Resource already exists"),
+    RejectCode.POST_ONLY_WOULD_TAKE: (400, "Post-only order would take liquidity"),
+    RejectCode.ORDER_NOT_FOUND: (404, "Order not found"),
+    RejectCode.INSUFFICIENT_FUNDS: (422, "Insufficient balance"),
+    RejectCode.AMOUNT_OFF_GRID: (400, "Amount has more decimal places than the asset allows"),
+    RejectCode.AMOUNT_NOT_POSITIVE: (400, "Amount must be greater than zero"),
+    RejectCode.PAIR_NOT_FOUND: (422, "Invalid or unsupported trading pair"),
+    RejectCode.ASSET_NOT_FOUND: (400, "Asset is not supported"),
+    RejectCode.SELF_CROSS: (400, "Order would match against your own resting order"),
+    RejectCode.ORDER_NOT_OPEN: (400, "Order is no longer open"),
+    RejectCode.ALREADY_EXISTS: (409, "Resource already exists"),
+    RejectCode.UNAVAILABLE: (503, "Service temporarily unavailable, please retry"),
+}
+"""The one place a rejection becomes HTTP. Routes override the message where the original
+names the asset or the order's state (see ``routes/orders.py``)."""
+
+
+def rejection(code: RejectCode, message: str | None = None) -> ApiError:
+    status, default = REJECTIONS[code]
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return ApiError(status, message or default, headers)
+
+
+# -- exception handlers (installed by the app) ----------------------------------------------
+
+
+async def api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+async def http_exception(_request: Request, exc: Exception) -> Response:
+    """Starlette's own rejections (unknown route, wrong method) in our envelope."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return error_response(exc.status_code, str(exc.detail), exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc,
+              extra={"path": request.url.path, "method": request.method})
+    return error_response(500, "Internal server error")

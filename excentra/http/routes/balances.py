@@ -1,0 +1,131 @@
+"""``/api/v1/balances``: read balances, deposit, withdraw (reference §1.3, API.md)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from excentra.actors.ledger import Rejected
+from excentra.db.orders import balances_of
+from excentra.engine import RejectCode
+from excentra.http import fields as f
+from excentra.http.auth import require_active, require_user
+from excentra.http.errors import bad_request, rejection, unprocessable
+from excentra.http.openapi import array_of, operation, schema
+from excentra.http.render import dec, json
+from excentra.http.services import Services
+from excentra.http.symbols import asset_code
+from excentra.http.validate import check_places
+
+API = "/api/v1"
+
+DEPOSIT_CAPS = {"USDT": Decimal(1000), "BTC": Decimal("0.05"), "ETH": Decimal("0.5"),
+                "SOL": Decimal(5)}
+"""The original's per-request demo-deposit caps (its frontend repeats them); other assets
+have none."""
+
+TRANSFER = f.Body("BalanceRequest", {
+    "asset": f.string(20, description="Asset symbol, e.g. USDT"),
+    "amount": f.decimal(description="Amount in whole units of the asset"),
+}, required=("asset", "amount"))
+ASSET = f.text_param("asset", "Asset symbol, e.g. BTC", location="path", max_length=20)
+
+BALANCE = schema("BalanceResponse", {
+    "type": "object", "required": ["asset", "available", "held"],
+    "properties": {"asset": {"type": "string"}, "available": {"type": "string"},
+                   "held": {"type": "string"}}})
+
+
+def balance_json(asset: str, available: Any, held: Any) -> dict[str, Any]:
+    return {"asset": asset, "available": dec(available), "held": dec(held)}
+
+
+@operation("get_balances", "Balances", "Your balances (assets you hold or held)",
+           access="user", responses={200: array_of(BALANCE)})
+async def get_balances(request: Request) -> Response:
+    principal = require_user(request)
+    rows = await balances_of(request.state.services.db, uuid.UUID(principal.user_id))
+    return json([balance_json(r["asset"], r["available"], r["held"]) for r in rows])
+
+
+@operation("get_balance", "Balances", "Your balance of one asset", access="user",
+           params=[ASSET], responses={200: BALANCE, 422: "Error"})
+async def get_balance(request: Request) -> Response:
+    principal = require_user(request)
+    services: Services = request.state.services
+    asset = _active_asset(services, ASSET.get(request))
+    rows = await balances_of(services.db, uuid.UUID(principal.user_id), asset)
+    if not rows:
+        return json(balance_json(asset, Decimal(0), Decimal(0)))
+    return json(balance_json(asset, rows[0]["available"], rows[0]["held"]))
+
+
+def _active_asset(services: Services, text: str) -> str:
+    asset = asset_code(text)
+    if services.catalog.active_asset(asset) is None:
+        raise unprocessable(f"{asset} is not supported")
+    return asset
+
+
+@operation("deposit", "Balances", "Credit a demo deposit (capped per request)",
+           access="user", body=TRANSFER, rate_limited=True,
+           responses={200: BALANCE, 403: "Error", 503: "Error"})
+async def deposit(request: Request) -> Response:
+    principal = require_active(request)
+    body = await TRANSFER.read(request)
+    services: Services = request.state.services
+    services.limiter.check(request, "deposit", principal.user_id)
+    amount: Decimal = body["amount"]
+    if amount <= 0:
+        raise bad_request("Amount must be greater than zero")
+    cap = DEPOSIT_CAPS.get(body["asset"].upper())
+    if cap is not None and amount > cap:
+        raise bad_request(f"Maximum deposit for {body['asset'].upper()} is {cap}")
+    asset = _active_asset(services, body["asset"])
+    check_places(services.catalog, "amount", amount, asset)
+    outcome = await services.exchange.deposit(
+        principal.user_id, asset, amount, request.headers.get("idempotency-key"))
+    if isinstance(outcome, Rejected):
+        raise rejection(outcome.code)
+    return json(balance_json(asset, outcome["available"], outcome["held"]))
+
+
+@operation("withdraw", "Balances", "Withdraw off-chain (the funds leave at once)",
+           access="user", body=TRANSFER, rate_limited=True,
+           responses={200: BALANCE, 403: "Error", 503: "Error"})
+async def withdraw(request: Request) -> Response:
+    principal = require_active(request)
+    body = await TRANSFER.read(request)
+    services: Services = request.state.services
+    services.limiter.check(request, "withdraw", principal.user_id)
+    amount: Decimal = body["amount"]
+    if amount < 0:
+        raise bad_request("Amount cannot be less than Zero")
+    asset = _active_asset(services, body["asset"])
+    check_places(services.catalog, "amount", amount, asset)
+    if amount == 0:  # allowed by the original: nothing moves, the balance is reported
+        rows = await balances_of(services.db, uuid.UUID(principal.user_id), asset)
+        if not rows:
+            raise unprocessable("Insufficient balance")
+        return json(balance_json(asset, rows[0]["available"], rows[0]["held"]))
+    outcome = await services.exchange.withdraw(
+        principal.user_id, asset, amount, "", request.headers.get("idempotency-key"),
+        immediate=True)
+    if isinstance(outcome, Rejected):
+        if outcome.code is RejectCode.INSUFFICIENT_FUNDS:
+            raise unprocessable("Insufficient balance")
+        raise rejection(outcome.code)
+    return json(balance_json(asset, outcome["available"], outcome["held"]))
+
+
+routes = [
+    Route(f"{API}/balances", get_balances, methods=["GET"]),
+    Route(f"{API}/balances/deposit", deposit, methods=["POST"]),
+    Route(f"{API}/balances/withdraw", withdraw, methods=["POST"]),
+    Route(f"{API}/balances/{{asset}}", get_balance, methods=["GET"]),
+]

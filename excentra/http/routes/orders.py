@@ -1,0 +1,220 @@
+"""``/api/v1/orders``: place, list, get, cancel (reference §1.4, API.md)."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from excentra.actors.ledger import Rejected
+from excentra.db.database import Row
+from excentra.db.orders import list_orders, order_by_id
+from excentra.engine import OrderType, RejectCode, Side, TimeInForce
+from excentra.http import fields as f
+from excentra.http.auth import require_active, require_user
+from excentra.http.errors import bad_request, not_found, rejection, unprocessable
+from excentra.http.openapi import array_of, operation, ref, schema
+from excentra.http.render import dec, json, ts
+from excentra.http.services import Services
+from excentra.http.symbols import path_symbol, slash_symbol
+from excentra.http.validate import check_places
+
+API = "/api/v1"
+STATUSES = ("open", "partially_filled", "filled", "cancelled")
+
+PLACE = f.Body("PlaceOrderRequest", {
+    "symbol": f.string(43, description="Pair in slash form, e.g. BTC/USDT"),
+    "side": f.enum("buy", "sell"),
+    "order_type": f.enum("limit", "market"),
+    "price": f.decimal(nullable=True, description="Limit price (quote); absent for market"),
+    "quantity": f.decimal(description="Base quantity; for a market buy the quote budget"),
+    "client_order_id": f.string(36, nullable=True,
+                                description="Your id for the order: a retry with the same "
+                                            "id returns the first order, never a second"),
+    "time_in_force": f.enum("GTC", "IOC", "FOK", nullable=True,
+                            description="Limit orders: GTC (default), IOC or FOK"),
+    "post_only": f.boolean(nullable=True,
+                           description="Limit orders: reject instead of taking liquidity"),
+}, required=("symbol", "side", "order_type", "quantity"))
+
+STATUS_PARAM = f.text_param("status", "A status or comma-separated list: open, "
+                                      "partially_filled, filled, cancelled")
+PAIR_PARAM = f.text_param("pair", "Pair filter in hyphen form, e.g. BTC-USDT", max_length=43)
+ORDER_ID = f.uuid_param("order_id", "The order's id")
+
+_TRADE_INFO = schema("TradeInfo", {
+    "type": "object", "required": ["price", "quantity"],
+    "properties": {"price": {"type": "string"}, "quantity": {"type": "string"}}})
+_STATUS = schema("DBOrderStatus", {"type": "string", "enum": list(STATUSES)})
+PLACED = schema("PlaceOrderResponse", {
+    "type": "object",
+    "required": ["order_id", "status", "filled_quantity", "remaining_quantity", "trades"],
+    "properties": {"order_id": {"type": "string", "format": "uuid"}, "status": ref(_STATUS),
+                   "filled_quantity": {"type": "string"},
+                   "remaining_quantity": {"type": "string"},
+                   "trades": array_of(_TRADE_INFO)}})
+ORDER = schema("OrderResponse", {
+    "type": "object",
+    "required": ["id", "symbol", "side", "order_type", "price", "quantity",
+                 "remaining_quantity", "status", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "symbol": {"type": "string"},
+        "side": {"type": "string", "enum": ["buy", "sell"]},
+        "order_type": {"type": "string", "enum": ["limit", "market"]},
+        "price": {"type": ["string", "null"]}, "quantity": {"type": "string"},
+        "remaining_quantity": {"type": "string"}, "filled_quantity": {"type": "string"},
+        "status": ref(_STATUS), "client_order_id": {"type": ["string", "null"]},
+        "time_in_force": {"type": "string", "enum": ["GTC", "IOC", "FOK"]},
+        "post_only": {"type": "boolean"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"}}})
+ORDER_PAGE = schema("PaginatedResponse_OrderResponse", {
+    "type": "object", "required": ["data", "page", "limit", "total"],
+    "properties": {"data": array_of(ORDER), "page": {"type": "integer"},
+                   "limit": {"type": "integer"}, "total": {"type": "integer"}}})
+
+
+def order_json(row: Row) -> dict[str, Any]:
+    return {"id": str(row["id"]), "symbol": row["symbol"], "side": row["side"],
+            "order_type": row["order_type"], "price": dec(row["price"]),
+            "quantity": dec(row["quantity"]),
+            "remaining_quantity": dec(row["remaining_quantity"]),
+            "filled_quantity": dec(row["filled_quantity"]), "status": row["status"],
+            "client_order_id": row["client_order_id"],
+            "time_in_force": row["time_in_force"], "post_only": bool(row["post_only"]),
+            "created_at": ts(row["created_at"]), "updated_at": ts(row["updated_at"])}
+
+
+@operation("place_order", "Orders", "Place a limit or market order", access="user",
+           body=PLACE, rate_limited=True,
+           responses={200: PLACED, 403: "Error", 409: "Error", 503: "Error"})
+async def place_order(request: Request) -> Response:
+    principal = require_active(request)
+    body = await PLACE.read(request)
+    services: Services = request.state.services
+    services.limiter.check(request, "orders", principal.user_id)
+    kind, side = OrderType(body["order_type"]), Side(body["side"])
+    price, quantity = body["price"], body["quantity"]
+    if "/" not in body["symbol"]:
+        raise bad_request("Symbol should contain '/' e.g 'BTC/USDT'")
+    _check_amounts(kind, price, quantity)
+    symbol = slash_symbol(body["symbol"])
+    pair = services.catalog.active_pair(symbol)
+    if pair is None:
+        raise unprocessable("Invalid or unsupported trading pair")
+    market_buy = kind is OrderType.MARKET and side is Side.BUY
+    if price is not None:
+        check_places(services.catalog, "price", price, pair.quote)
+    check_places(services.catalog, "quantity", quantity, pair.quote if market_buy else pair.base)
+    tif = TimeInForce(body["time_in_force"] or "GTC")
+    if kind is OrderType.MARKET and (body["post_only"] or body["time_in_force"]):
+        raise bad_request("time_in_force and post_only apply to limit orders only")
+    outcome = await services.exchange.place_order(
+        principal.user_id, symbol, side, kind, price=price,
+        quantity=None if market_buy else quantity, budget=quantity if market_buy else None,
+        time_in_force=tif, post_only=bool(body["post_only"]),
+        client_order_id=body["client_order_id"])
+    if isinstance(outcome, Rejected):
+        services.metrics.orders.labels("rejected").inc()
+        held = pair.quote if side is Side.BUY else pair.base
+        message = (f"Insufficient available {held} balance"
+                   if outcome.code is RejectCode.INSUFFICIENT_FUNDS else None)
+        raise rejection(outcome.code, message)
+    services.counters.orders_processed += 1
+    services.metrics.orders.labels("placed").inc()
+    return json(outcome)
+
+
+def _check_amounts(kind: OrderType, price: Decimal | None, quantity: Decimal) -> None:
+    """The original's checks, in its order and with its messages."""
+    if kind is OrderType.LIMIT:
+        if price is None:
+            raise bad_request("A limit order should have a price")
+        if price <= 0:
+            raise bad_request("Price is or less than zero")
+    elif price is not None:
+        raise bad_request("A market order does not need a price")
+    if quantity <= 0:
+        raise bad_request("Quantity is or less than zero")
+
+
+@operation("get_orders", "Orders", "List your orders, paginated", access="user",
+           params=[STATUS_PARAM, PAIR_PARAM, f.PAGE, f.LIMIT, f.ORDER],
+           responses={200: ORDER_PAGE, 422: "Error"})
+async def get_orders(request: Request) -> Response:
+    principal = require_user(request)
+    services: Services = request.state.services
+    statuses = _statuses(STATUS_PARAM.get(request))
+    pair_id = _pair_filter(services, PAIR_PARAM.get(request))
+    page, limit = f.PAGE.get(request), f.LIMIT.get(request)
+    rows, total = await list_orders(
+        services.db, uuid.UUID(principal.user_id), statuses=statuses, pair_id=pair_id,
+        page=page, limit=limit, descending=f.ORDER.get(request) == "desc")
+    return json({"data": [order_json(r) for r in rows], "page": page, "limit": limit,
+                 "total": total})
+
+
+def _statuses(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    wanted = [s.strip().lower() for s in text.split(",") if s.strip()]
+    for s in wanted:
+        if s not in STATUSES:
+            raise bad_request(f"unknown status: {s[:40]}")
+    return wanted
+
+
+def _pair_filter(services: Services, text: str | None) -> uuid.UUID | None:
+    if text is None:
+        return None
+    symbol = path_symbol(text)
+    pair = services.catalog.active_pair(symbol)
+    if pair is None:
+        raise unprocessable(f"Invalid pair symbol: {symbol}")
+    return pair.id
+
+
+async def _own_order(request: Request, user_id: str) -> Row:
+    row = await order_by_id(request.state.services.db, ORDER_ID.get(request))
+    if row is None or str(row["user_id"]) != user_id:  # no existence leak (API.md)
+        raise not_found("Order not found")
+    return row
+
+
+@operation("get_order_by_id", "Orders", "One of your orders", access="user",
+           params=[ORDER_ID], responses={200: ORDER, 404: "Error"})
+async def get_order(request: Request) -> Response:
+    principal = require_user(request)
+    return json(order_json(await _own_order(request, principal.user_id)))
+
+
+@operation("cancel_order", "Orders", "Cancel one of your open orders", access="user",
+           params=[ORDER_ID], responses={200: ORDER, 403: "Error", 404: "Error",
+                                         503: "Error"})
+async def cancel_order(request: Request) -> Response:
+    principal = require_active(request)
+    services: Services = request.state.services
+    row = await _own_order(request, principal.user_id)
+    outcome = await services.exchange.cancel_order(principal.user_id, str(row["id"]))
+    if isinstance(outcome, Rejected):
+        if outcome.code is RejectCode.ORDER_NOT_OPEN:
+            now = await order_by_id(services.db, row["id"])
+            status = now["status"] if now else row["status"]
+            raise bad_request("Filled orders can not be cancelled" if status == "filled"
+                              else "Order is already cancelled")
+        raise rejection(outcome.code)
+    after = await order_by_id(services.db, row["id"])
+    assert after is not None
+    return json(order_json(after))
+
+
+routes = [
+    Route(f"{API}/orders", place_order, methods=["POST"]),
+    Route(f"{API}/orders", get_orders, methods=["GET"]),
+    Route(f"{API}/orders/{{order_id}}", get_order, methods=["GET"]),
+    Route(f"{API}/orders/{{order_id}}", cancel_order, methods=["DELETE"]),
+]

@@ -1,0 +1,72 @@
+"""What route handlers reach through ``request.state.services``: built by the lifespan,
+one per app."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from excentra.db import Database
+from excentra.exchange import Exchange
+from excentra.http.auth import Passwords, Tokens
+from excentra.http.catalog import Catalog
+from excentra.http.config import Settings
+from excentra.http.metrics import Metrics
+from excentra.http.ratelimit import RateLimiter
+
+
+class SuspendedUsers:
+    """The suspended user ids, in memory: every state-changing request checks it, so it
+    must not cost a query. Loaded at start; the admin route changes it together with the
+    database row (one server process owns the accounts)."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+
+    async def load(self, db: Database) -> None:
+        rows = await db.fetch_all("SELECT id FROM users WHERE is_suspended = :yes",
+                                  {"yes": True})
+        self._ids = {str(r["id"]) for r in rows}
+
+    def contains(self, user_id: str | uuid.UUID) -> bool:
+        return str(user_id) in self._ids
+
+    def set(self, user_id: str | uuid.UUID, suspended: bool) -> None:
+        if suspended:
+            self._ids.add(str(user_id))
+        else:
+            self._ids.discard(str(user_id))
+
+
+@dataclass
+class Counters:
+    """In-memory figures the original reports (reset on restart)."""
+
+    started_at: float = field(default_factory=time.monotonic)
+    orders_processed: int = 0
+    ws_connections: int = 0
+
+    @property
+    def uptime_seconds(self) -> int:
+        return int(time.monotonic() - self.started_at)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    exchange: Exchange
+    tokens: Tokens
+    passwords: Passwords
+    limiter: RateLimiter
+    metrics: Metrics
+    suspended: SuspendedUsers = field(default_factory=SuspendedUsers)
+    catalog: Catalog = field(default_factory=Catalog)
+    counters: Counters = field(default_factory=Counters)
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Per-feature state other modules attach (e.g. the WebSocket hub)."""
+
+    @property
+    def db(self) -> Database:
+        return self.exchange.db

@@ -1,0 +1,24 @@
+"""Semantic checks shared by routes (shape checks live in ``fields``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from excentra.http.catalog import Catalog
+from excentra.http.errors import bad_request
+
+
+def places(value: Decimal) -> int:
+    """Decimal places written (``"1.50"`` → 2; trailing zeros count as written, but the
+    check below uses the normalised value so ``"1.50"`` passes for a 1-decimal asset)."""
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)  # NaN/Infinity never get here (fields.parse_decimal)
+    return max(0, -exponent)
+
+
+def check_places(catalog: Catalog, name: str, value: Decimal, asset: str) -> None:
+    """400 when ``value`` has more decimal places than ``asset`` allows (API.md)."""
+    info = catalog.assets.get(asset)
+    if info is not None and places(value) > info.decimals:
+        raise bad_request(f"{name} has more decimal places than {asset} allows "
+                          f"({info.decimals} decimals)")
