@@ -64,7 +64,9 @@ def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: 
         remaining = spec.quote_amount(opened.budget - spent)
     else:
         quantity = spec.quantity(opened.lots or 0)
-        remaining = spec.quantity(mine.remaining)
+        # A cancelled order keeps its unfilled part on record (the original's behaviour).
+        remaining = spec.quantity(mine.cancelled if mine.status is OrderStatus.CANCELLED
+                                  else mine.remaining)
     row = OrderRow(
         _as_uuid(order.order_id), _as_uuid(order.user_id), pair_id, order.client_order_id,
         order.side.value, order.order_type.value, order.time_in_force.value, order.post_only,
