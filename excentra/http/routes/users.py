@@ -1,7 +1,119 @@
-"""Routes of this area (being written)."""
+"""``/api/v1/users/me``: read and update your own account (reference §1.2)."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from excentra.db import IntegrityError
+from excentra.db.accounts import password_hash_of, update_profile, user_by_id
+from excentra.db.database import Row
+from excentra.http import fields as f
+from excentra.http.auth import require_active, require_user
+from excentra.http.errors import bad_request, conflict, unauthorized
+from excentra.http.openapi import operation, ref, schema
+from excentra.http.render import json, ts
+from excentra.http.services import Services
+
+API = "/api/v1"
+MIN_PASSWORD = 8
+MAX_PASSWORD = 128
+"""Longest password accepted anywhere: argon2 over megabytes of input is a cheap way to
+burn the server's CPU, and no real password is that long."""
+MIN_USERNAME = 3
+MAX_USERNAME = 50
+"""The ``users.username`` column's width."""
+SESSION_INVALID = "Session invalid, please log in again"
+
+ROLE = schema("UserRole", {"type": "string", "enum": ["user", "admin", "system"]})
+USER = schema("UserResponse", {
+    "type": "object",
+    "required": ["id", "email", "role", "is_suspended", "created_at", "updated_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "email": {"type": "string"},
+        "username": {"type": ["string", "null"]}, "role": ref(ROLE),
+        "is_suspended": {"type": "boolean"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"}}})
+
+UPDATE = f.Body("UpdateUserRequest", {
+    "username": f.string(nullable=True),
+    "current_password": f.string(nullable=True),
+    "new_password": f.string(nullable=True),
+})
+
+
+def user_json(row: Row) -> dict[str, Any]:
+    """A ``users`` row (``excentra.db.accounts``) as ``UserResponse``."""
+    return {"id": str(row["id"]), "username": row["username"], "email": row["email"],
+            "role": row["role"], "is_suspended": bool(row["is_suspended"]),
+            "created_at": ts(row["created_at"]), "updated_at": ts(row["updated_at"])}
+
+
+@operation("get_user", "Users", "Your account", access="user", responses={200: USER})
+async def get_me(request: Request) -> Response:
+    principal = require_user(request)
+    row = await user_by_id(request.state.services.db, principal.user_id)
+    if row is None:
+        raise unauthorized(SESSION_INVALID)
+    return json(user_json(row))
+
+
+@operation("update_user", "Users", "Change your username and/or password", access="user",
+           body=UPDATE, responses={200: USER, 403: "Error", 409: "Error"})
+async def update_me(request: Request) -> Response:
+    principal = require_active(request)
+    body = await UPDATE.read(request)
+    username, current, new = body["username"], body["current_password"], body["new_password"]
+    check_update(username, current, new)
+    services: Services = request.state.services
+    new_hash = None
+    if new is not None:
+        stored = await password_hash_of(services.db, principal.user_id)
+        if stored is None:
+            raise unauthorized(SESSION_INVALID)
+        if not await services.passwords.verify(stored, current or ""):
+            raise unauthorized("Current password is incorrect")
+        new_hash = await services.passwords.hash(new)  # the untrimmed value, as given
+    try:
+        row = await update_profile(services.db, principal.user_id, username=username,
+                                   password_hash=new_hash)
+    except IntegrityError:
+        raise conflict("Username already taken") from None
+    if row is None:
+        raise unauthorized(SESSION_INVALID)
+    return json(user_json(row))
+
+
+def check_update(username: str | None, current: str | None, new: str | None) -> None:
+    """The original's checks in its order; they look at trimmed values, but what is
+    stored is the value as sent."""
+    if username is None and current is None and new is None:
+        raise bad_request("Request body cannot be empty")
+    if (current is None) != (new is None):
+        raise bad_request("Provide current and new password")
+    if current is not None and new is not None:
+        if not current.strip() or not new.strip():
+            raise bad_request("Fields cannot be empty")
+        if len(current.strip()) < MIN_PASSWORD or len(new.strip()) < MIN_PASSWORD:
+            raise bad_request("password should be at least 8 characters")
+        if len(current) > MAX_PASSWORD or len(new) > MAX_PASSWORD:
+            raise bad_request(f"Password should be at most {MAX_PASSWORD} characters")
+    if username is not None:
+        trimmed = username.strip()
+        if not trimmed:
+            raise bad_request("Fields cannot be empty")
+        if len(trimmed) < MIN_USERNAME or not all(c.isalnum() or c == "_" for c in trimmed):
+            raise bad_request("Username should be min of 3 characters, no spaces, "
+                              "alphanumeric + underscores only")
+        if len(username) > MAX_USERNAME:
+            raise bad_request(f"Username should be at most {MAX_USERNAME} characters")
+
+
+routes = [
+    Route(f"{API}/users/me", get_me, methods=["GET"]),
+    Route(f"{API}/users/me", update_me, methods=["PATCH"]),
+]
