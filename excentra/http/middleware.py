@@ -15,6 +15,8 @@ from excentra.http.ratelimit import RATE_HEADERS_KEY
 log = logging.getLogger("excentra.http.access")
 
 _MAX_ID = 200
+REQUEST_ID_KEY = "excentra.request_id"
+"""The request's id, a key of its ASGI scope (handlers: ``request.scope[REQUEST_ID_KEY]``)."""
 
 
 class RequestIdMiddleware:
@@ -26,7 +28,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = _incoming_id(scope) or str(uuid.uuid4())
-        scope.setdefault("state", {})["request_id"] = request_id
+        scope[REQUEST_ID_KEY] = request_id
         started = time.perf_counter()
         status = 0
 
@@ -36,7 +38,7 @@ class RequestIdMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
-                for name, value in scope["state"].get(RATE_HEADERS_KEY, {}).items():
+                for name, value in scope.get(RATE_HEADERS_KEY, {}).items():
                     if name not in headers:
                         headers[name] = value
             await send(message)

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from excentra.http.errors import ApiError
 
 RATE_HEADERS_KEY = "excentra.rate_limit_headers"
-"""Where a passed or failed check leaves its headers in ``scope["state"]``."""
+"""Where a passed or failed check leaves its headers: a key of the request's own ASGI scope
+(not ``scope["state"]``, which a server may share between requests)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ class RateLimiter:
             "X-RateLimit-Remaining": str(policy.limit - window.count),
             "X-RateLimit-Reset": str(math.ceil(reset)),
         }
-        request.scope.setdefault("state", {})[RATE_HEADERS_KEY] = headers
+        request.scope[RATE_HEADERS_KEY] = headers
         if not allowed:
             raise ApiError(429, f"rate limit exceeded, try again after: {int(reset // 60)} mins",
                            {**headers, "Retry-After": str(max(1, math.ceil(reset)))})

@@ -28,7 +28,7 @@ UNLIMITED = {name: Policy(1_000_000, p.window) for name, p in DEFAULT_POLICIES.i
 """Rate limits out of the way; the rate-limit tests build an app with the real ones."""
 
 
-def test_settings(database_url: str, **overrides: Any) -> Settings:
+def settings_for(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url, "jwt_secret": "test-secret-" + "x" * 32,
         "seed_book": False, "rate_limits": UNLIMITED,
@@ -82,6 +82,6 @@ async def running_api(app: Starlette) -> AsyncIterator[Api]:
 @pytest_asyncio.fixture
 async def api(database_url: str) -> AsyncIterator[Api]:
     """The app on a fresh database (SQLite and PostgreSQL), rate limits lifted."""
-    app = create_app(test_settings(database_url), passwords=FAST_PASSWORDS)
+    app = create_app(settings_for(database_url), passwords=FAST_PASSWORDS)
     async for running in running_api(app):
         yield running
