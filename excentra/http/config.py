@@ -63,6 +63,7 @@ class Settings:
             "cookie_secure": env.get("COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
             "cookie_samesite": samesite,
             "seed_book": env.get("SEED_BOOK", "1").lower() not in ("0", "false", "no"),
+            "rate_limits": parse_rate_limits(env.get("RATE_LIMITS", "")),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
@@ -76,6 +77,22 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     """``"127.0.0.1, 10.0.0.0/8"`` → networks (a bare address is a /32 or /128)."""
     return tuple(ipaddress.ip_network(part.strip(), strict=False)
                  for part in text.split(",") if part.strip())
+
+
+def parse_rate_limits(text: str) -> dict[str, Policy]:
+    """``RATE_LIMITS``: the defaults, changed by ``name=LIMIT/SECONDS`` items
+    (``"orders=600/60, login=20/900"``), or ``off`` for none at all (benchmarks)."""
+    policies = dict(DEFAULT_POLICIES)
+    if text.strip().lower() == "off":
+        return {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, spec = item.partition("=")
+        limit, _, window = spec.partition("/")
+        if name.strip() not in DEFAULT_POLICIES or not limit.isdigit() or not window.isdigit():
+            raise ValueError(f"RATE_LIMITS item {item!r}: expected NAME=LIMIT/SECONDS with "
+                             f"NAME one of {', '.join(DEFAULT_POLICIES)}")
+        policies[name.strip()] = Policy(int(limit), float(window))
+    return policies
 
 
 def resolve_secret(settings: Settings) -> str:
