@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from starlette.routing import BaseRoute, Route
 
@@ -44,6 +44,17 @@ def array_of(name: str) -> dict[str, Any]:
     return {"type": "array", "items": ref(name)}
 
 
+@dataclass(frozen=True)
+class Media:
+    """A response body that is not JSON (e.g. Prometheus text)."""
+
+    media_type: str
+    schema: dict[str, Any]
+
+
+ResponseBody: TypeAlias = str | dict[str, Any] | Media | None
+
+
 schema(ERROR, {"type": "object", "required": ["error"],
                "properties": {"error": {"type": "string"}}})
 
@@ -56,14 +67,14 @@ class Operation:
     access: Access = "public"
     body: Body | None = None
     params: tuple[Param, ...] = ()
-    responses: Mapping[int, str | dict[str, Any] | None] = field(default_factory=dict)
-    """Status → a schema name, an inline schema, or ``None`` (no body)."""
+    responses: Mapping[int, ResponseBody] = field(default_factory=dict)
+    """Status → a schema name, an inline JSON schema, ``Media``, or ``None`` (no body)."""
     rate_limited: bool = False
 
 
 def operation(operation_id: str, tag: str, summary: str, *, access: Access = "public",
               body: Body | None = None, params: Iterable[Param] = (),
-              responses: Mapping[int, str | dict[str, Any] | None] | None = None,
+              responses: Mapping[int, ResponseBody] | None = None,
               rate_limited: bool = False) -> Callable[[F], F]:
     """Attach the OpenAPI description of an endpoint to its function."""
     op = Operation(operation_id, tag, summary, access, body, tuple(params),
@@ -76,8 +87,8 @@ def operation(operation_id: str, tag: str, summary: str, *, access: Access = "pu
     return attach
 
 
-def _errors(op: Operation) -> dict[int, str | dict[str, Any] | None]:
-    implied: dict[int, str | dict[str, Any] | None] = {}
+def _errors(op: Operation) -> dict[int, ResponseBody]:
+    implied: dict[int, ResponseBody] = {}
     if op.params or op.body:
         implied[400] = ERROR
     if op.body:
@@ -91,9 +102,11 @@ def _errors(op: Operation) -> dict[int, str | dict[str, Any] | None]:
     return implied
 
 
-def _response(status: int, body: str | dict[str, Any] | None) -> dict[str, Any]:
+def _response(status: int, body: ResponseBody) -> dict[str, Any]:
     out: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "Response")}
-    if body is not None:
+    if isinstance(body, Media):
+        out["content"] = {body.media_type: {"schema": body.schema}}
+    elif body is not None:
         content = ref(body) if isinstance(body, str) else body
         out["content"] = {"application/json": {"schema": content}}
     return out
