@@ -27,6 +27,7 @@ from excentra.http.metrics import Metrics
 from excentra.http.middleware import RequestIdMiddleware
 from excentra.http.ratelimit import RateLimiter
 from excentra.http.routes import ROUTES
+from excentra.http.routes.auth import sweep_refresh_tokens
 from excentra.http.services import Services
 
 log = logging.getLogger("excentra.http")
@@ -104,7 +105,7 @@ async def _start(settings: Settings, passwords: Passwords | None) -> Services:
 
 
 def _default_steps(settings: Settings) -> list[Startup]:
-    steps: list[Startup] = []
+    steps: list[Startup] = [sweep_refresh_tokens]
     if settings.seed_book:
         from excentra.pricing.seed import seed_books  # noqa: PLC0415 (httpx when seeding)
 

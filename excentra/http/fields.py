@@ -78,8 +78,8 @@ def string(max_length: int | None = None, *, nullable: bool = False,
 
 def decimal(*, nullable: bool = False, description: str = "") -> Prop:
     """A decimal given as a JSON string (preferred) or number; returned as ``Decimal``."""
-    return Prop({"type": ["string", "number"], "examples": ["0.5"]}, parse_decimal,
-                nullable, description)
+    return Prop({"type": ["string", "number"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+                 "examples": ["0.5"]}, parse_decimal, nullable, description)
 
 
 def parse_decimal(name: str, value: Any) -> Decimal:
