@@ -1,7 +1,79 @@
-"""Routes of this area (being written)."""
+"""``GET /health`` (reference §1.11) and ``GET /metrics`` (Prometheus text, API.md), both
+public and outside ``/api/v1``."""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+import logging
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from excentra.actors.ledger import Rejected
+from excentra.http.openapi import operation, schema
+from excentra.http.render import json
+from excentra.http.services import Services
+
+log = logging.getLogger("excentra.http.health")
+
+DB_TIMEOUT = 2.0
+"""Seconds ``SELECT 1`` may take before the database counts as down: a health probe must
+answer promptly even when the pool is exhausted or the server hangs."""
+STATS_TIMEOUT = 1.0
+"""Seconds ``/metrics`` waits for the journal's figures before reporting the last ones."""
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+HEALTH = schema("HealthResponse", {
+    "type": "object",
+    "required": ["status", "db", "uptime_seconds", "ws_connections", "orders_processed"],
+    "properties": {"status": {"type": "string", "enum": ["ok", "degraded"]},
+                   "db": {"type": "boolean"},
+                   "uptime_seconds": {"type": "integer", "minimum": 0},
+                   "ws_connections": {"type": "integer", "minimum": 0},
+                   "orders_processed": {"type": "integer", "minimum": 0}}})
+
+
+async def _database_answers(services: Services) -> bool:
+    try:
+        answer = await asyncio.wait_for(services.db.fetch_val("SELECT 1"), DB_TIMEOUT)
+    except Exception as exc:  # any failure (driver, pool, timeout) means "down", never a 500
+        log.warning("health check: database unreachable", extra={"error": repr(exc)})
+        return False
+    return bool(answer == 1)
+
+
+@operation("health", "system", "Liveness and database reachability",
+           responses={200: HEALTH, 503: HEALTH})
+async def health(request: Request) -> Response:
+    services: Services = request.state.services
+    db_ok = await _database_answers(services)
+    counters = services.counters
+    return json({"status": "ok" if db_ok else "degraded", "db": db_ok,
+                 "uptime_seconds": counters.uptime_seconds,
+                 "ws_connections": counters.ws_connections,
+                 "orders_processed": counters.orders_processed}, 200 if db_ok else 503)
+
+
+async def _record_journal_batch(services: Services) -> None:
+    """Refresh the journal's mean batch for the gauge (the collector cannot await)."""
+    try:
+        stats = await asyncio.wait_for(services.exchange.journal_stats(), STATS_TIMEOUT)
+    except TimeoutError:
+        return
+    if not isinstance(stats, Rejected):
+        services.extras["journal_mean_batch"] = stats.mean_batch
+
+
+@operation("metrics", "system", "Prometheus metrics (text exposition format 0.0.4)",
+           responses={200: {"type": "string"}})
+async def metrics(request: Request) -> Response:
+    services: Services = request.state.services
+    await _record_journal_batch(services)
+    return Response(services.metrics.render(), media_type=PROMETHEUS_TEXT)
+
+
+routes = [
+    Route("/health", health, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]
