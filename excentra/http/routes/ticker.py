@@ -1,7 +1,92 @@
-"""Routes of this area (being written)."""
+"""``/api/v1/ticker``: 24h statistics per pair (reference §1.7 and §5, API.md).
+
+``pair_ticker`` and ``active_tickers`` are the one computation of a ticker's JSON; the
+WebSocket ticker loop is meant to call them too, so REST and WS never disagree.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from datetime import datetime
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from excentra.db import market
+from excentra.http import fields as f
+from excentra.http.catalog import PairInfo
+from excentra.http.errors import bad_request, not_found
+from excentra.http.openapi import array_of, operation, schema
+from excentra.http.render import dec, json
+from excentra.http.services import Services
+from excentra.http.symbols import path_symbol
+
+API = "/api/v1"
+
+SYMBOL = f.text_param("symbol", "Pair in hyphen form, e.g. BTC-USDT (BTC/USDT is accepted "
+                                "too)", location="path", max_length=64)
+
+TICKER = schema("TickerResponse", {
+    "type": "object",
+    "required": ["symbol", "last_price", "high_24h", "low_24h", "volume_24h",
+                 "price_change_pct"],
+    "properties": {
+        "symbol": {"type": "string"},
+        "last_price": {"type": "string", "description": "Price of the latest trade"},
+        "high_24h": {"type": "string"}, "low_24h": {"type": "string"},
+        "volume_24h": {"type": "string", "description": "Base units traded in 24 h"},
+        "price_change_pct": {"type": "string",
+                             "description": "Change against the last price before the "
+                                            "24 h window (else the window's first), in "
+                                            "percent, 8 decimal places"}}})
+
+
+def ticker_json(t: market.Ticker) -> dict[str, Any]:
+    return {"symbol": t.symbol, "last_price": dec(t.last_price), "high_24h": dec(t.high_24h),
+            "low_24h": dec(t.low_24h), "volume_24h": dec(t.volume_24h),
+            "price_change_pct": dec(t.price_change_pct)}
+
+
+async def pair_ticker(services: Services, pair: PairInfo,
+                      now: datetime | None = None) -> dict[str, Any] | None:
+    """The pair's ticker JSON, or ``None`` if it had no trade in the last 24 hours."""
+    found = await market.ticker(services.db, pair.id, pair.symbol, now)
+    return None if found is None else ticker_json(found)
+
+
+async def active_tickers(services: Services,
+                         now: datetime | None = None) -> list[dict[str, Any]]:
+    """The tickers of every active pair that traded in the last 24 hours, by symbol."""
+    pairs = sorted((p for p in services.catalog.pairs.values() if p.active),
+                   key=lambda p: p.symbol)
+    found = await market.tickers(services.db, [(p.id, p.symbol) for p in pairs], now)
+    return [ticker_json(t) for t in found]
+
+
+@operation("get_all_tickers", "Market Data", "24h tickers of the active pairs that traded",
+           responses={200: array_of(TICKER)})
+async def get_tickers(request: Request) -> Response:
+    return json(await active_tickers(request.state.services))
+
+
+@operation("get_ticker", "Market Data", "One pair's 24h ticker", params=[SYMBOL],
+           rate_limited=True, responses={200: TICKER, 404: "Error"})
+async def get_ticker(request: Request) -> Response:
+    services: Services = request.state.services
+    services.limiter.check(request, "ticker")
+    symbol = path_symbol(SYMBOL.get(request))
+    pair = services.catalog.active_pair(symbol)
+    if pair is None:
+        raise bad_request("Invalid pair symbol")
+    found = await pair_ticker(services, pair)
+    if found is None:
+        raise not_found(f"No trades found for this pair {symbol}")
+    return json(found)
+
+
+routes = [
+    Route(f"{API}/ticker", get_tickers, methods=["GET"]),
+    # ``path``: the original frontend also asks for /ticker/BTC/USDT (API.md accepts it)
+    Route(f"{API}/ticker/{{symbol:path}}", get_ticker, methods=["GET"]),
+]

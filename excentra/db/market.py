@@ -1,0 +1,242 @@
+"""Read-only market data queries: trades, the 24h ticker, candles, pairs and assets.
+
+Decimals are TEXT on SQLite and timestamps TEXT there too, so nothing here aggregates in
+SQL (``MIN``/``MAX``/``SUM`` over TEXT would compare and add as strings): rows come from an
+indexed range query (``idx_trades_pair_created``) and are folded in Python, exactly, with
+``Decimal`` in the engine's wide context. Timestamps travel as aware ``datetime``
+parameters; the database layer encodes them per dialect.
+
+Trades of one command share ``created_at``; the global trade ``seq`` breaks those ties, so
+"newest first" is ``created_at DESC, seq DESC`` everywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from excentra.db.database import Database, Row
+from excentra.engine.precision import EXACT
+
+TRADE_TYPES = {"id": uuid.UUID, "price": Decimal, "quantity": Decimal,
+               "created_at": datetime}
+_TRADE_TYPES_SEQ = {**TRADE_TYPES, "seq": int}
+PAIR_TYPES = {"id": uuid.UUID, "is_active": bool, "price_step": Decimal,
+              "quantity_step": Decimal, "created_at": datetime, "base_decimals": int,
+              "quote_decimals": int}
+ASSET_TYPES = {"id": uuid.UUID, "is_active": bool, "decimals": int, "created_at": datetime}
+
+WINDOW = timedelta(hours=24)
+PCT_PLACES = Decimal("1e-8")
+"""``price_change_pct`` is rounded half-to-even to 8 decimal places: the original's value
+was "unrounded" only up to rust_decimal's 28 digits, whose last digits depend on that
+library's division; 8 places keep every digit a display or a comparison uses and make the
+figure reproducible by hand."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CANDLE_PAGE = 2000
+"""Trades read per query while collecting candles (newest first, keyset-paged)."""
+
+
+# -- trades ---------------------------------------------------------------------------------
+
+
+async def recent_trades(db: Database, pair_id: uuid.UUID, limit: int) -> list[Row]:
+    """The pair's latest ``limit`` trades, newest first."""
+    return await db.fetch_all(
+        "SELECT id, price, quantity, taker_side, created_at FROM trades "
+        "WHERE pair_id = :pair_id ORDER BY created_at DESC, seq DESC LIMIT :limit",
+        {"pair_id": pair_id, "limit": limit}, types=TRADE_TYPES)
+
+
+async def user_trades(db: Database, user_id: uuid.UUID, *, pair_id: uuid.UUID | None = None,
+                      page: int = 1, limit: int = 20,
+                      descending: bool = True) -> tuple[list[Row], int]:
+    """One page of the trades where the user bought or sold, and the count of all of them.
+
+    ``side`` is the user's side; were the user on both sides it reads "buy" (the original
+    reports by the buy order; self-trades are prevented, so this cannot happen).
+    """
+    where = "(t.buyer_user_id = :user_id OR t.seller_user_id = :user_id)"
+    values: dict[str, Any] = {"user_id": user_id}
+    if pair_id is not None:
+        where += " AND t.pair_id = :pair_id"
+        values["pair_id"] = pair_id
+    total = await db.fetch_val(f"SELECT COUNT(*) FROM trades t WHERE {where}",  # noqa: S608
+                               values, as_type=int)
+    direction = "DESC" if descending else "ASC"
+    rows = await db.fetch_all(
+        "SELECT t.id, p.symbol, t.price, t.quantity, t.created_at, "  # noqa: S608
+        "CASE WHEN t.buyer_user_id = :user_id THEN 'buy' ELSE 'sell' END AS side "
+        "FROM trades t JOIN trading_pairs p ON p.id = t.pair_id "
+        f"WHERE {where} ORDER BY t.created_at {direction}, t.seq {direction} "
+        "LIMIT :limit OFFSET :offset",
+        {**values, "limit": limit, "offset": (page - 1) * limit}, types=TRADE_TYPES)
+    return rows, int(total or 0)
+
+
+# -- 24h ticker -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    """24h statistics of one pair (reference §5)."""
+
+    symbol: str
+    last_price: Decimal
+    """Price of the most recent trade of all time."""
+    high_24h: Decimal
+    low_24h: Decimal
+    volume_24h: Decimal
+    """Sum of the window's trade quantities, in base units."""
+    price_change_pct: Decimal
+    """``(last − baseline) / baseline × 100``; baseline = the last trade before the window,
+    else the oldest inside it. Rounded as ``PCT_PLACES`` says."""
+
+
+async def ticker(db: Database, pair_id: uuid.UUID, symbol: str,
+                 now: datetime | None = None) -> Ticker | None:
+    """The pair's ticker at ``now`` (default: the current time); ``None`` when no trade
+    happened in the 24 hours before ``now``."""
+    since = (now or datetime.now(UTC)) - WINDOW
+    # Every trade at or after ``since`` is in this range, so its last row is also the most
+    # recent trade of all time.
+    rows = await db.fetch_all(
+        "SELECT price, quantity FROM trades WHERE pair_id = :pair_id AND created_at >= :since "
+        "ORDER BY created_at, seq", {"pair_id": pair_id, "since": since},
+        types={"price": Decimal, "quantity": Decimal})
+    if not rows:
+        return None
+    before = await db.fetch_val(
+        "SELECT price FROM trades WHERE pair_id = :pair_id AND created_at < :since "
+        "ORDER BY created_at DESC, seq DESC LIMIT 1", {"pair_id": pair_id, "since": since},
+        as_type=Decimal)
+    prices = [r["price"] for r in rows]
+    last = prices[-1]
+    baseline: Decimal = before if before is not None else prices[0]
+    return Ticker(symbol, last, max(prices), min(prices),
+                  _total(r["quantity"] for r in rows), change_pct(last, baseline))
+
+
+def change_pct(last: Decimal, baseline: Decimal) -> Decimal:
+    """``(last − baseline) / baseline × 100``, rounded half-to-even to ``PCT_PLACES``."""
+    exact = EXACT.multiply(EXACT.divide(EXACT.subtract(last, baseline), baseline), Decimal(100))
+    rounded = exact.quantize(PCT_PLACES, rounding=ROUND_HALF_EVEN, context=EXACT)
+    return rounded.copy_abs() if rounded.is_zero() else rounded  # never "-0.00000000"
+
+
+async def tickers(db: Database, pairs: Iterable[tuple[uuid.UUID, str]],
+                  now: datetime | None = None) -> list[Ticker]:
+    """The tickers of ``pairs`` (id, symbol) that traded in the last 24 hours, in order."""
+    at = now or datetime.now(UTC)
+    found = [await ticker(db, pair_id, symbol, at) for pair_id, symbol in pairs]
+    return [t for t in found if t is not None]
+
+
+def _total(values: Iterable[Decimal]) -> Decimal:
+    total = Decimal(0)
+    for value in values:
+        total = EXACT.add(total, value)
+    return total
+
+
+# -- candles --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    time: int
+    """Bucket start, unix seconds: ``floor(t / interval) × interval``."""
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    """Sum of the bucket's trade quantities, in base units."""
+
+
+def bucket_of(at: datetime, interval: int) -> int:
+    """The start (unix seconds) of the ``interval``-second bucket holding ``at``; integer
+    arithmetic on timedeltas, no float seconds."""
+    return (at - _EPOCH) // timedelta(seconds=interval) * interval
+
+
+async def candles(db: Database, pair_id: uuid.UUID, interval: int, limit: int) -> list[Candle]:
+    """OHLCV of the most recent ``limit`` buckets that had trades, oldest first.
+
+    Trades are read newest first a page at a time; a bucket is complete once a trade of
+    an older bucket shows up, so reading stops when ``limit + 1`` buckets have been seen.
+    """
+    buckets: dict[int, list[Row]] = {}  # insertion order: newest bucket first
+    cursor: Row | None = None
+    while len(buckets) <= limit:
+        page = await _trades_before(db, pair_id, cursor)
+        for row in page:
+            buckets.setdefault(bucket_of(row["created_at"], interval), []).append(row)
+        if len(page) < _CANDLE_PAGE:
+            break
+        cursor = page[-1]
+    newest = list(buckets.items())[:limit]
+    return [_candle(start, rows[::-1]) for start, rows in reversed(newest)]
+
+
+async def _trades_before(db: Database, pair_id: uuid.UUID, cursor: Row | None) -> list[Row]:
+    """The next page of the pair's trades, newest first, strictly older than ``cursor``."""
+    values: dict[str, Any] = {"pair_id": pair_id, "limit": _CANDLE_PAGE}
+    where = "pair_id = :pair_id"
+    if cursor is not None:
+        where += (" AND (created_at < :at OR (created_at = :at AND seq < :seq))")
+        values.update(at=cursor["created_at"], seq=cursor["seq"])
+    return await db.fetch_all(
+        f"SELECT id, price, quantity, created_at, seq FROM trades WHERE {where} "  # noqa: S608
+        "ORDER BY created_at DESC, seq DESC LIMIT :limit", values, types=_TRADE_TYPES_SEQ)
+
+
+def _candle(start: int, rows: list[Row]) -> Candle:
+    """One bucket from its trades in trade order (oldest first)."""
+    prices = [r["price"] for r in rows]
+    return Candle(start, prices[0], max(prices), min(prices), prices[-1],
+                  _total(r["quantity"] for r in rows))
+
+
+# -- pairs and assets -----------------------------------------------------------------------
+
+_PAIR_SELECT = (
+    "SELECT p.id, p.base_asset, p.quote_asset, p.symbol, p.is_active, p.price_step, "
+    "p.quantity_step, p.created_at, b.decimals AS base_decimals, "
+    "q.decimals AS quote_decimals FROM trading_pairs p "
+    "JOIN assets b ON b.symbol = p.base_asset JOIN assets q ON q.symbol = p.quote_asset")
+
+
+async def list_pairs(db: Database, active: bool | None = None) -> list[Row]:
+    """Trading pairs (all, or only active / inactive ones), oldest first; each row also
+    carries its assets' decimals (for the default grid)."""
+    if active is None:
+        return await db.fetch_all(f"{_PAIR_SELECT} ORDER BY p.created_at, p.symbol",
+                                  types=PAIR_TYPES)
+    return await db.fetch_all(
+        f"{_PAIR_SELECT} WHERE p.is_active = :active ORDER BY p.created_at, p.symbol",
+        {"active": active}, types=PAIR_TYPES)
+
+
+async def pair_by_symbol(db: Database, symbol: str) -> Row | None:
+    return await db.fetch_one(f"{_PAIR_SELECT} WHERE p.symbol = :symbol", {"symbol": symbol},
+                              types=PAIR_TYPES)
+
+
+_ASSET_SELECT = ("SELECT id, symbol, name, decimals, is_active, coingecko_id, created_at "
+                 "FROM assets")
+
+
+async def list_assets(db: Database) -> list[Row]:
+    """Every asset, active or not, oldest first."""
+    return await db.fetch_all(f"{_ASSET_SELECT} ORDER BY created_at, symbol",
+                              types=ASSET_TYPES)
+
+
+async def asset_by_symbol(db: Database, symbol: str) -> Row | None:
+    return await db.fetch_one(f"{_ASSET_SELECT} WHERE symbol = :symbol", {"symbol": symbol},
+                              types=ASSET_TYPES)
