@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
     ours, theirs = asyncio.run(run(a))
 
     def med(runs: list[Measured], attr: str) -> float:
-        return statistics.median(getattr(r, attr) for r in runs)
+        values: list[float] = [getattr(r, attr) for r in runs]
+        return statistics.median(values)
 
     for name, runs in (("excentra", ours), ("ceiling", theirs)):
         print(f"{name:<9} {med(runs, 'per_sec'):>8,.0f} req/s  p50 {med(runs, 'p50_ms'):.2f} ms"
