@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from excentra.logs import configure_logging
+from excentra.logs import JsonFormatter, configure_logging
 
 log = logging.getLogger("excentra.cli")
 
@@ -76,12 +76,19 @@ def _stopped_by_signal(signum: int, _frame: FrameType | None) -> None:
 
 
 def _log_uvicorn_as_json() -> None:
-    """uvicorn's own messages (startup, bad requests) through our JSON handler."""
-    ours = logging.getLogger("excentra")
+    """uvicorn's own messages (startup, bad requests) as our JSON lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_without_color)
     uv = logging.getLogger("uvicorn")
-    uv.handlers = list(ours.handlers)
-    uv.setLevel(ours.level)
+    uv.handlers = [handler]
+    uv.setLevel(logging.getLogger("excentra").level)
     uv.propagate = False
+
+
+def _without_color(record: logging.LogRecord) -> bool:
+    record.__dict__.pop("color_message", None)  # the same text with terminal escapes
+    return True
 
 
 def _admin(argv: list[str]) -> None:
