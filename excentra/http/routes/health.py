@@ -66,7 +66,7 @@ async def _record_journal_batch(services: Services) -> None:
 
 
 @operation("metrics", "system", "Prometheus metrics (text exposition format 0.0.4)",
-           responses={200: {"type": "string"}})
+           responses={200: None})  # text/plain, not JSON: the document names no schema
 async def metrics(request: Request) -> Response:
     services: Services = request.state.services
     await _record_journal_batch(services)
