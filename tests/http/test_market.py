@@ -19,6 +19,7 @@ from tests.http.conftest import Api
 pytestmark = pytest.mark.asyncio
 
 Headers = dict[str, str]
+D = Decimal
 BOOK = "/api/v1/orderbook/BTC-USDT"
 
 
@@ -81,19 +82,19 @@ async def test_orderbook_aggregates_levels_in_price_order(api: Api) -> None:
     body = r.json()
     assert set(body) == {"symbol", "bids", "asks", "seq"}
     assert body["symbol"] == "BTC/USDT"
-    assert levels(body["asks"]) == [(101, Decimal("0.03")), (102, Decimal("0.04")),
-                                    (103, Decimal("0.05"))]
-    assert levels(body["bids"]) == [(99, Decimal("0.3")), (98, Decimal("0.3")),
-                                    (Decimal("97.5"), Decimal("0.01"))]
+    assert levels(body["asks"]) == [(D(101), D("0.03")), (D(102), D("0.04")),
+                                    (D(103), D("0.05"))]
+    assert levels(body["bids"]) == [(D(99), D("0.3")), (D(98), D("0.3")),
+                                    (D("97.5"), D("0.01"))]
     r = await api.client.get(BOOK, params={"levels": 2})
-    assert levels(r.json()["asks"]) == [(101, Decimal("0.03")), (102, Decimal("0.04"))]
-    assert levels(r.json()["bids"]) == [(99, Decimal("0.3")), (98, Decimal("0.3"))]
+    assert levels(r.json()["asks"]) == [(D(101), D("0.03")), (D(102), D("0.04"))]
+    assert levels(r.json()["bids"]) == [(D(99), D("0.3")), (D(98), D("0.3"))]
     r = await api.client.get(BOOK, params={"levels": 0})
     assert (r.json()["bids"], r.json()["asks"]) == ([], [])
     # a partial fill takes from the first order at the level: the level shows what remains
     await place(api, b1, "buy", "101", "0.015")
     r = await api.client.get(BOOK, params={"levels": 1})
-    assert levels(r.json()["asks"]) == [(101, Decimal("0.015"))]
+    assert levels(r.json()["asks"]) == [(D(101), D("0.015"))]
 
 
 async def test_orderbook_seq_grows_by_one_per_command(api: Api) -> None:

@@ -54,7 +54,8 @@ async def test_recent_trades_newest_first_with_fields(api: Api) -> None:
     assert r.status_code == 200, r.text
     trades = r.json()
     assert [(Decimal(t["price"]), Decimal(t["quantity"])) for t in trades] == [
-        (102, Decimal("0.03")), (101, Decimal("0.02")), (100, Decimal("0.01"))]
+        (Decimal(102), Decimal("0.03")), (Decimal(101), Decimal("0.02")),
+        (Decimal(100), Decimal("0.01"))]
     assert {t["symbol"] for t in trades} == {"BTC/USDT"}
     assert {t["taker_side"] for t in trades} == {"buy"}
     assert all(t["created_at"].endswith("Z") and len(t["id"]) == 36 for t in trades)

@@ -1,7 +1,137 @@
-"""Routes of this area (being written)."""
+"""``/api/v1/pairs``: list, look up and (admins) add trading pairs (reference §1.8).
+
+Each pair also reports its grid, ``price_step`` and ``quantity_step`` (an addition): the
+engine accepts only prices and quantities on it, so clients need to know it.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from excentra.actors.ledger import Rejected
+from excentra.db.database import Row
+from excentra.db.market import list_pairs, pair_by_symbol
+from excentra.engine import RejectCode
+from excentra.engine.precision import PairSpec
+from excentra.http import fields as f
+from excentra.http.auth import Principal, require_admin
+from excentra.http.errors import bad_request, conflict, forbidden, not_found, rejection
+from excentra.http.openapi import array_of, operation, schema
+from excentra.http.render import dec, json, ts
+from excentra.http.services import Services
+from excentra.http.symbols import path_symbol
+
+API = "/api/v1"
+
+SYMBOL = f.text_param("symbol", "Pair in hyphen form, e.g. BTC-USDT", location="path",
+                      max_length=64)
+ACTIVE = f.choice_param("active", ("true", "false"), None, "Only active (true) or inactive "
+                                                           "(false) pairs; absent: all")
+ADD = f.Body("AddTradingPairRequest", {
+    "base_asset": f.string(description="An active asset, e.g. BTC"),
+    "quote_asset": f.string(description="An active asset, e.g. USDT"),
+}, required=("base_asset", "quote_asset"))
+
+PAIR = schema("TradingPairsResponse", {
+    "type": "object",
+    "required": ["id", "base_asset", "quote_asset", "symbol", "is_active", "created_at"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "base_asset": {"type": "string"},
+        "quote_asset": {"type": "string"}, "symbol": {"type": "string"},
+        "is_active": {"type": "boolean"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "price_step": {"type": "string",
+                       "description": "Prices must be multiples of it (an addition)"},
+        "quantity_step": {"type": "string",
+                          "description": "Quantities must be multiples of it (an addition)"}}})
+
+
+def pair_json(row: Row) -> dict[str, Any]:
+    price_step, quantity_step = row["price_step"], row["quantity_step"]
+    if price_step is None or quantity_step is None:  # the engine derives both then
+        spec = PairSpec.derive(row["symbol"], row["base_decimals"], row["quote_decimals"])
+        price_step, quantity_step = spec.price_step, spec.quantity_step
+    return {"id": str(row["id"]), "base_asset": row["base_asset"],
+            "quote_asset": row["quote_asset"], "symbol": row["symbol"],
+            "is_active": row["is_active"], "created_at": ts(row["created_at"]),
+            "price_step": dec(price_step), "quantity_step": dec(quantity_step)}
+
+
+@operation("get_active_trading_pairs", "Market Data", "The active trading pairs",
+           responses={200: array_of(PAIR)})
+async def get_active_pairs(request: Request) -> Response:
+    rows = await list_pairs(request.state.services.db, active=True)
+    return json([pair_json(r) for r in rows])
+
+
+@operation("get_all_trading_pairs", "Admin", "All trading pairs, optionally by status",
+           access="admin", params=[ACTIVE], responses={200: array_of(PAIR)})
+async def get_all_pairs(request: Request) -> Response:
+    require_admin(request)
+    active = ACTIVE.get(request)
+    rows = await list_pairs(request.state.services.db,
+                            active=None if active is None else active == "true")
+    return json([pair_json(r) for r in rows])
+
+
+@operation("get_trading_pair", "Market Data", "One active trading pair", params=[SYMBOL],
+           responses={200: PAIR, 404: "Error"})
+async def get_pair(request: Request) -> Response:
+    symbol = path_symbol(SYMBOL.get(request))
+    row = await pair_by_symbol(request.state.services.db, symbol)
+    if row is None or not row["is_active"]:
+        raise not_found(f"Trading pair not found: {symbol}")
+    return json(pair_json(row))
+
+
+@operation("add_trading_pair", "Admin", "Add a trading pair; it trades at once",
+           access="admin", body=ADD,
+           responses={201: PAIR, 403: "Error", 409: "Error", 503: "Error"})
+async def add_pair(request: Request) -> Response:
+    active_admin(request)
+    body = await ADD.read(request)
+    services: Services = request.state.services
+    base, quote = (_asset(services, body[k]) for k in ("base_asset", "quote_asset"))
+    if base == quote:  # the original accepted BTC/BTC; a pair needs two assets
+        raise bad_request("Base and quote assets must be different")
+    symbol = f"{base}/{quote}"
+    # Checked here, not only by the core: the core answers a repeated add of a pair it
+    # added itself with that first result (idempotency), which would read as a 201.
+    if await pair_by_symbol(services.db, symbol) is not None:
+        raise conflict("Resource already exists")
+    outcome = await services.exchange.add_pair(base, quote)
+    if isinstance(outcome, Rejected):
+        if outcome.code is RejectCode.PRICE_OFF_TICK:  # no valid default grid
+            raise bad_request(f"No price/quantity grid fits {symbol}")
+        raise rejection(outcome.code)
+    await services.catalog.load(services.db)
+    row = await pair_by_symbol(services.db, symbol)
+    assert row is not None  # the core answers after the pair is committed
+    return json(pair_json(row), status=201)
+
+
+def _asset(services: Services, text: str) -> str:
+    code = text.strip().upper()
+    if services.catalog.active_asset(code) is None:
+        raise bad_request(f"Asset is not supported: {code[:20]}")
+    return code
+
+
+def active_admin(request: Request) -> Principal:
+    """An admin allowed to change state: a suspended one gets 403 (API.md)."""
+    principal = require_admin(request)
+    if request.state.services.suspended.contains(principal.user_id):
+        raise forbidden("Account suspended")
+    return principal
+
+
+routes = [
+    Route(f"{API}/pairs/active", get_active_pairs, methods=["GET"]),
+    Route(f"{API}/pairs", get_all_pairs, methods=["GET"]),
+    Route(f"{API}/pairs", add_pair, methods=["POST"]),
+    Route(f"{API}/pairs/{{symbol}}", get_pair, methods=["GET"]),
+]
