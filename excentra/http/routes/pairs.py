@@ -115,6 +115,8 @@ async def add_pair(request: Request) -> Response:
 
 
 def _asset(services: Services, text: str) -> str:
+    """An active asset's code; trimmed as well as uppercased (the original only uppercased,
+    so " BTC" was "not supported")."""
     code = text.strip().upper()
     if services.catalog.active_asset(code) is None:
         raise bad_request(f"Asset is not supported: {code[:20]}")
