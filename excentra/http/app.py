@@ -24,6 +24,7 @@ from excentra.http import errors
 from excentra.http.auth import Passwords, Tokens
 from excentra.http.config import Settings, resolve_secret
 from excentra.http.metrics import Metrics
+from excentra.http.metrics_middleware import MetricsMiddleware
 from excentra.http.middleware import RequestIdMiddleware
 from excentra.http.ratelimit import RateLimiter
 from excentra.http.routes import ROUTES
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, *, passwords: Passwords | None 
                        expose_headers=["x-request-id", "retry-after", "x-ratelimit-limit",
                                        "x-ratelimit-remaining", "x-ratelimit-reset"]),
             Middleware(RequestIdMiddleware),
+            Middleware(MetricsMiddleware),
         ],
         exception_handlers={
             errors.ApiError: errors.api_error,
@@ -90,7 +92,8 @@ async def _start(settings: Settings, passwords: Passwords | None) -> Services:
     def live() -> dict[str, Any]:
         return {"ws_connections": services.counters.ws_connections,
                 "uptime_seconds": services.counters.uptime_seconds,
-                "mailboxes": exchange.mailbox_depths()}
+                "mailboxes": exchange.mailbox_depths(),
+                "journal_mean_batch": services.extras.get("journal_mean_batch", 0.0)}
 
     services = Services(settings, exchange, Tokens(secret), passwords or Passwords(),
                         RateLimiter(settings.rate_limits, settings.trusted_proxies),

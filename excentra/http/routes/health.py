@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from excentra.actors.ledger import Rejected
-from excentra.http.openapi import operation, schema
+from excentra.http.openapi import Media, operation, schema
 from excentra.http.render import json
 from excentra.http.services import Services
 
@@ -66,7 +66,7 @@ async def _record_journal_batch(services: Services) -> None:
 
 
 @operation("metrics", "system", "Prometheus metrics (text exposition format 0.0.4)",
-           responses={200: None})  # text/plain, not JSON: the document names no schema
+           responses={200: Media(PROMETHEUS_TEXT, {"type": "string"})})
 async def metrics(request: Request) -> Response:
     services: Services = request.state.services
     await _record_journal_batch(services)
