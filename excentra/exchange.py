@@ -43,7 +43,7 @@ from excentra.actors.supervisor import Supervisor, pair_terms
 from excentra.db import Database, migrate
 from excentra.db.lookups import Coalescer
 from excentra.db.records import AssetRow, PairRow
-from excentra.db.state import command_result, command_results, order_owners
+from excentra.db.state import command_results, order_owners
 from excentra.engine import (
     GridError,
     OrderBook,
@@ -181,7 +181,9 @@ class Exchange:
         if not (0 <= decimals <= 18) or not symbol.isalnum() or len(symbol) > 10:
             return Rejected(RejectCode.INVALID_NUMBER)
         row = AssetRow(uuid.uuid4(), symbol, name, decimals, coingecko_id, datetime.now(UTC))
-        command_id = f"asset:{symbol}"
+        # A fresh id per call: adding an asset that exists is ALREADY_EXISTS (the ledger
+        # knows its assets), never a replay of the first add's answer.
+        command_id = f"asset:{symbol}:{row.id}"
         return await self._command(command_id, lambda r: AddAsset(command_id, row, r))
 
     async def add_pair(self, base: str, quote: str, *, price_step: Decimal | None = None,
@@ -199,11 +201,7 @@ class Exchange:
                                maker_fee_rate, taker_fee_rate, decimals)
         except GridError:
             return Rejected(RejectCode.PRICE_OFF_TICK)
-        command_id = f"pair:{row.symbol}"
-        stored = await command_result(self.db, command_id)
-        if stored is not None:  # this very command was executed before: same answer
-            result: Result = json.loads(stored)
-            return result
+        command_id = f"pair:{row.symbol}:{row.id}"  # fresh: a second add is ALREADY_EXISTS
         actors = self._sv.actors
         if actors is not None and row.symbol in actors.books:
             return Rejected(RejectCode.ALREADY_EXISTS)

@@ -117,3 +117,11 @@ def require_active(request: Request) -> Principal:
     if request.state.services.suspended.contains(principal.user_id):
         raise forbidden("Account suspended")
     return principal
+
+
+def require_active_admin(request: Request) -> Principal:
+    """An admin allowed to change state: a suspended admin gets 403 (API.md)."""
+    principal = require_admin(request)
+    if request.state.services.suspended.contains(principal.user_id):
+        raise forbidden("Account suspended")
+    return principal

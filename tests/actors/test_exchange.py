@@ -316,9 +316,11 @@ async def test_runtime_pair_trades_at_once_and_survives_a_restart(database_url: 
         more = ok(await limit(ex, a, BUY, "0.30", "100", symbol="DOGE/USDT"))
         assert more["filled_quantity"] == "100.0000"
         assert await balance(ex.db, a, "DOGE") == (D(110), D(0))
-        # Repeating an admin command answers with its stored result.
-        assert await ex.add_asset("DOGE", "Dogecoin", 8) == asset
-        assert await ex.add_pair("DOGE", "USDT") == pair
+        # Adding them again is refused: they exist (not a replay of the first answer).
+        assert asset["symbol"] == "DOGE"
+        assert pair["symbol"] == "DOGE/USDT"
+        assert await ex.add_asset("DOGE", "Dogecoin", 8) == Rejected(RejectCode.ALREADY_EXISTS)
+        assert await ex.add_pair("DOGE", "USDT") == Rejected(RejectCode.ALREADY_EXISTS)
         await assert_sound(ex)
         assert await audit(ex.db) == []
 

@@ -12,10 +12,10 @@ from excentra.actors.ledger import Rejected
 from excentra.db.database import Row
 from excentra.db.market import asset_by_symbol, list_assets
 from excentra.http import fields as f
+from excentra.http.auth import require_active_admin
 from excentra.http.errors import bad_request, conflict, rejection
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json, ts
-from excentra.http.routes.pairs import active_admin
 from excentra.http.services import Services
 
 API = "/api/v1"
@@ -54,7 +54,7 @@ async def get_assets(request: Request) -> Response:
 @operation("add_asset", "Assets", "Add an asset", access="admin", body=ADD,
            responses={201: ASSET, 403: "Error", 409: "Error", 503: "Error"})
 async def add_asset(request: Request) -> Response:
-    active_admin(request)
+    require_active_admin(request)
     body = await ADD.read(request)
     services: Services = request.state.services
     symbol, name, decimals = _validated(body["symbol"], body["name"], body["decimals"])

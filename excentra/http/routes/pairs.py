@@ -18,8 +18,8 @@ from excentra.db.market import list_pairs, pair_by_symbol
 from excentra.engine import RejectCode
 from excentra.engine.precision import PairSpec
 from excentra.http import fields as f
-from excentra.http.auth import Principal, require_admin
-from excentra.http.errors import bad_request, conflict, forbidden, not_found, rejection
+from excentra.http.auth import require_active_admin, require_admin
+from excentra.http.errors import bad_request, conflict, not_found, rejection
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
@@ -92,7 +92,7 @@ async def get_pair(request: Request) -> Response:
            access="admin", body=ADD,
            responses={201: PAIR, 403: "Error", 409: "Error", 503: "Error"})
 async def add_pair(request: Request) -> Response:
-    active_admin(request)
+    require_active_admin(request)
     body = await ADD.read(request)
     services: Services = request.state.services
     base, quote = (_asset(services, body[k]) for k in ("base_asset", "quote_asset"))
@@ -122,13 +122,6 @@ def _asset(services: Services, text: str) -> str:
         raise bad_request(f"Asset is not supported: {code[:20]}")
     return code
 
-
-def active_admin(request: Request) -> Principal:
-    """An admin allowed to change state: a suspended one gets 403 (API.md)."""
-    principal = require_admin(request)
-    if request.state.services.suspended.contains(principal.user_id):
-        raise forbidden("Account suspended")
-    return principal
 
 
 routes = [
