@@ -51,6 +51,7 @@ def _serve(argv: list[str]) -> None:
 
     from excentra.http.app import create_app  # noqa: PLC0415
     from excentra.http.config import Settings  # noqa: PLC0415
+    from excentra.http.ws import uvicorn_options  # noqa: PLC0415
 
     args = _serve_arguments(argv)
     overrides = {"database_url": args.database_url} if args.database_url else {}
@@ -61,7 +62,8 @@ def _serve(argv: list[str]) -> None:
         access_log=False,  # RequestIdMiddleware logs each request, with its id
         # client addresses are ours to judge (TRUSTED_PROXIES): uvicorn must not rewrite
         # them from X-Forwarded-For on its own
-        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10))
+        proxy_headers=False, server_header=False, timeout_graceful_shutdown=10,
+        **uvicorn_options()))
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the previous handlers and
     # re-raises the signal; these handlers make that a clean exit (status 0), not a death
     # by signal

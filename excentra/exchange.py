@@ -53,7 +53,7 @@ from excentra.engine import (
     StpMode,
     TimeInForce,
 )
-from excentra.engine.precision import plain
+from excentra.engine.precision import PairSpec, plain
 from excentra.ledger.clearing import NewOrder
 
 log = logging.getLogger("excentra.exchange")
@@ -211,7 +211,7 @@ class Exchange:
         if isinstance(outcome, Rejected):
             await asyncio.to_thread(lambda: book.stop(block=True) if book.is_alive() else None)
         else:
-            self._sv.register_book(row.symbol, book)
+            self._sv.register_book(row.symbol, book, terms.spec)
         return outcome
 
     # -- queries -------------------------------------------------------------------------
@@ -246,6 +246,10 @@ class Exchange:
         outcome: JournalStats | Rejected = await self._ask(
             actors.journal if actors else None, Stats)
         return outcome
+
+    def pair_spec(self, symbol: str) -> PairSpec | None:
+        """The pair's grid (``None`` for an unknown pair)."""
+        return self.supervisor.specs.get(symbol) if self.supervisor else None
 
     def mailbox_depths(self) -> dict[str, int]:
         """Messages waiting in each actor's inbox (a gauge for ``/metrics``)."""

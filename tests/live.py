@@ -14,6 +14,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
+from excentra.http.ws import uvicorn_options
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -23,11 +25,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: Starlette, startup_timeout: float = 60) -> Iterator[tuple[str, Any]]:
-    """Serve ``app`` until the block ends; yields its base URL and the app's services."""
+def live_server(app: Starlette, startup_timeout: float = 60,
+                ping_interval: float = 20.0) -> Iterator[tuple[str, Any]]:
+    """Serve ``app`` until the block ends (with ``excentra serve``'s WebSocket options);
+    yields its base URL and the app's services."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            log_level="warning", lifespan="on", ws="websockets-sansio")
+                            log_level="warning", lifespan="on",
+                            **uvicorn_options(ping_interval))
     server = uvicorn.Server(config)
     captured: dict[str, Any] = {}
 

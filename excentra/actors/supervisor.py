@@ -139,6 +139,8 @@ class Supervisor:
         self.subscribers = list(subscribers)
         self.max_batch = max_batch
         self.actors: Actors | None = None
+        self.specs: dict[str, PairSpec] = {}
+        """Every pair's grid, by symbol (read on the event loop, e.g. by the WS feed)."""
         self.recovering = False
         self.recoveries = 0
         self._recovery: asyncio.Task[None] | None = None
@@ -165,6 +167,7 @@ class Supervisor:
             actors.books[symbol] = BookActor.start(book, ledger, name=f"book:{symbol}",
                                                    on_death=self._died)
         ledger.tell(RegisterBooks(dict(actors.books), dict(built.pair_ids)))
+        self.specs.update({symbol: book.spec for symbol, book in built.books.items()})
         self.actors = actors
         log.info("core started", extra={"pairs": sorted(built.books),
                                         "open_orders": len(built.state.open_orders)})
@@ -200,9 +203,10 @@ class Supervisor:
         return BookActor.start(book, self.actors.ledger, name=f"book:{symbol}",
                                on_death=self._died)
 
-    def register_book(self, symbol: str, ref: pykka.ActorRef[Any]) -> None:
+    def register_book(self, symbol: str, ref: pykka.ActorRef[Any], spec: PairSpec) -> None:
         assert self.actors is not None
         self.actors.books[symbol] = ref
+        self.specs[symbol] = spec
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Deliver committed batches to ``subscriber``, also after a broadcaster restart."""

@@ -240,3 +240,39 @@ async def list_assets(db: Database) -> list[Row]:
 async def asset_by_symbol(db: Database, symbol: str) -> Row | None:
     return await db.fetch_one(f"{_ASSET_SELECT} WHERE symbol = :symbol", {"symbol": symbol},
                               types=ASSET_TYPES)
+
+
+# -- what the WebSocket feed loads at start ---------------------------------------------------
+
+
+async def open_book_orders(db: Database) -> list[Row]:
+    """Every open order (id, symbol, side, price, remaining), in arrival order."""
+    return await db.fetch_all(
+        "SELECT o.id, p.symbol, o.side, o.price, o.remaining_quantity FROM orders o "
+        "JOIN trading_pairs p ON p.id = o.pair_id "
+        "WHERE o.status IN ('open', 'partially_filled') ORDER BY o.seq",
+        types={"id": uuid.UUID, "price": Decimal, "remaining_quantity": Decimal})
+
+
+async def window_trades(db: Database, since: datetime) -> list[Row]:
+    """Every trade at or after ``since`` (symbol, price, quantity, created_at), in order."""
+    return await db.fetch_all(
+        "SELECT p.symbol, t.price, t.quantity, t.created_at FROM trades t "
+        "JOIN trading_pairs p ON p.id = t.pair_id WHERE t.created_at >= :since "
+        "ORDER BY t.created_at, t.seq", {"since": since},
+        types={"price": Decimal, "quantity": Decimal, "created_at": datetime})
+
+
+async def last_prices_before(db: Database, since: datetime) -> dict[str, Decimal]:
+    """Per pair symbol, the price of its latest trade before ``since``."""
+    pairs = await db.fetch_all("SELECT id, symbol FROM trading_pairs",
+                               types={"id": uuid.UUID})
+    found: dict[str, Decimal] = {}
+    for pair in pairs:
+        price = await db.fetch_val(
+            "SELECT price FROM trades WHERE pair_id = :pair_id AND created_at < :since "
+            "ORDER BY created_at DESC, seq DESC LIMIT 1",
+            {"pair_id": pair["id"], "since": since}, as_type=Decimal)
+        if price is not None:
+            found[pair["symbol"]] = price
+    return found

@@ -30,6 +30,7 @@ from excentra.http.ratelimit import RateLimiter
 from excentra.http.routes import ROUTES
 from excentra.http.routes.auth import sweep_refresh_tokens
 from excentra.http.services import Services
+from excentra.http.ws.startup import start_ws
 
 log = logging.getLogger("excentra.http")
 
@@ -108,7 +109,7 @@ async def _start(settings: Settings, passwords: Passwords | None) -> Services:
 
 
 def _default_steps(settings: Settings) -> list[Startup]:
-    steps: list[Startup] = [sweep_refresh_tokens]
+    steps: list[Startup] = [sweep_refresh_tokens, start_ws]  # the hub before any order
     if settings.seed_book:
         from excentra.pricing.seed import seed_books  # noqa: PLC0415 (httpx when seeding)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ class SuspendedUsers:
 
     def __init__(self) -> None:
         self._ids: set[str] = set()
+        self.listeners: list[Callable[[str], None]] = []
+        """Told the id of every user being suspended (e.g. to end its WS subscriptions)."""
 
     async def load(self, db: Database) -> None:
         rows = await db.fetch_all("SELECT id FROM users WHERE is_suspended = :yes",
@@ -36,6 +39,8 @@ class SuspendedUsers:
     def set(self, user_id: str | uuid.UUID, suspended: bool) -> None:
         if suspended:
             self._ids.add(str(user_id))
+            for listener in self.listeners:
+                listener(str(user_id))
         else:
             self._ids.discard(str(user_id))
 

@@ -4,7 +4,7 @@ ones: ``/trades/me`` before ``/trades/{symbol}``, ``/pairs/active`` before
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, WebSocketRoute
 
 from excentra.http.routes import (
     admin,
@@ -21,9 +21,11 @@ from excentra.http.routes import (
     trades,
     users,
 )
+from excentra.http.ws.endpoint import websocket_endpoint
 
 ROUTES: list[BaseRoute] = [
     *health.routes, *docs.routes, *auth.routes, *users.routes, *balances.routes,
     *orders.routes, *trades.routes, *orderbook.routes, *ticker.routes, *candles.routes,
     *pairs.routes, *assets.routes, *admin.routes,
+    WebSocketRoute("/ws", websocket_endpoint),
 ]

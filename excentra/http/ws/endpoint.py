@@ -1,0 +1,175 @@
+"""``/ws``: one connection = one ``Connection`` — a reader loop handling the client's
+actions and a writer task draining the connection's bounded queue (replies and events go
+through the same queue, so a ``subscribed`` always precedes the first event).
+
+Protocol-level keep-alive (a ping every 20 s, a peer that does not answer is dropped) and
+the frame size limit are uvicorn's (``excentra serve`` configures both).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from excentra.http.services import Services
+from excentra.http.ws import channels as ch
+from excentra.http.ws.hub import Hub, dumps
+
+log = logging.getLogger("excentra.ws")
+
+QUEUE_LIMIT = 1024
+"""Messages a connection may have waiting; one more and it is closed with 1008."""
+MAX_MESSAGE = 4096
+"""Longest client message (characters) the server reads; longer ones are an error."""
+_CLOSE = "\x00close"
+
+
+class Connection:
+    def __init__(self, websocket: WebSocket, hub: Hub, services: Services,
+                 queue_limit: int = QUEUE_LIMIT) -> None:
+        self.websocket = websocket
+        self.hub = hub
+        self.services = services
+        self.user_id: str | None = None
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_limit + 1)
+        self.queue_limit = queue_limit
+        self.closing = False
+
+    # -- the hub's side (Peer) -------------------------------------------------------------
+
+    def push(self, text: str) -> bool:
+        if self.closing:
+            return False
+        if self.queue.qsize() >= self.queue_limit:
+            self._close_slow()
+            return False
+        self.queue.put_nowait(text)
+        return True
+
+    def revoke(self, channel: str, reason: str) -> None:
+        self.push(dumps(ch.message(ch.ERROR, message=reason, channel=channel)))
+        self.push(dumps(ch.message(ch.UNSUBSCRIBED, channel=channel)))
+
+    def _close_slow(self) -> None:
+        self.closing = True
+        while not self.queue.empty():  # what it did not read is dropped with it
+            self.queue.get_nowait()
+        self.queue.put_nowait(_CLOSE)
+        log.warning("slow WebSocket client closed", extra={"user_id": self.user_id})
+
+    # -- the connection's tasks --------------------------------------------------------------
+
+    async def writer(self) -> None:
+        while True:
+            text = await self.queue.get()
+            if text is _CLOSE:
+                await self.websocket.close(code=1008, reason=ch.TOO_SLOW)
+                return
+            await self.websocket.send_text(text)
+
+    async def reader(self) -> None:
+        while not self.closing:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is not None:  # binary frames are ignored, as the original does
+                self.handle(text)
+
+    # -- client actions --------------------------------------------------------------------
+
+    def reply(self, kind: str, **fields: Any) -> None:
+        self.push(dumps(ch.message(kind, **fields)))
+
+    def handle(self, text: str) -> None:
+        request = _parse(text)
+        if request is None:
+            self.reply(ch.ERROR, message=ch.INVALID_MESSAGE)
+            return
+        action, value = request
+        if action == ch.AUTH:
+            self._auth(value)
+            return
+        try:
+            channel = ch.parse_channel(value)
+        except ch.ChannelError as exc:
+            self.reply(ch.ERROR, message=str(exc))
+            return
+        if channel.private and (problem := self._private_problem(channel)):
+            self.reply(ch.ERROR, message=problem)
+        elif action == ch.SUBSCRIBE:
+            self._subscribe(channel)
+        else:
+            self.hub.unsubscribe(self, channel.name)
+            if not channel.private:  # the original confirms public channels only
+                self.reply(ch.UNSUBSCRIBED, channel=channel.name)
+
+    def _auth(self, token: str) -> None:
+        principal = self.services.tokens.decode(token)
+        if principal is None:
+            self.reply(ch.ERROR, message=ch.INVALID_TOKEN)
+            return
+        self.user_id = principal.user_id
+        self.reply(ch.AUTHENTICATED)
+
+    def _private_problem(self, channel: ch.Channel) -> str | None:
+        if self.user_id is None:
+            return ch.AUTH_REQUIRED
+        if channel.key != self.user_id:
+            return ch.NOT_YOURS
+        if self.services.suspended.contains(self.user_id):
+            return ch.SUSPENDED
+        return None
+
+    def _subscribe(self, channel: ch.Channel) -> None:
+        self.hub.subscribe(self, channel)
+        self.reply(ch.SUBSCRIBED, channel=channel.name)
+        if channel.prefix == ch.ORDERBOOK:  # API.md: a full snapshot at once
+            snapshot = self.hub.snapshot_text(channel.key)
+            if snapshot is not None:
+                self.push(snapshot)
+
+
+def _parse(text: str) -> tuple[str, str] | None:
+    """``(action, token or channel)`` of a well-formed client message, else ``None``."""
+    if len(text) > MAX_MESSAGE:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    action = value.get("action")
+    field = "token" if action == ch.AUTH else "channel"
+    argument = value.get(field)
+    if action not in (ch.AUTH, ch.SUBSCRIBE, ch.UNSUBSCRIBE) or not isinstance(argument, str):
+        return None
+    return action, argument
+
+
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    services: Services = websocket.state.services
+    hub: Hub = services.extras["ws_hub"]
+    await websocket.accept()
+    connection = Connection(websocket, hub, services)
+    services.counters.ws_connections += 1
+    writer = asyncio.create_task(connection.writer())
+    try:
+        with contextlib.suppress(WebSocketDisconnect):
+            reader = asyncio.create_task(connection.reader())
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+                await reader
+    finally:
+        hub.drop(connection)
+        services.counters.ws_connections -= 1
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await writer

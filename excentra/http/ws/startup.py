@@ -1,0 +1,72 @@
+"""The WebSocket side's start step: load the feed from the database, subscribe the hub to
+the core's committed batches, and run the 5-second ticker loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from excentra.db import market
+from excentra.http.services import Services
+from excentra.http.ws.feed import Feed, OpenOrder
+from excentra.http.ws.hub import Hub
+from excentra.market.ticker import WINDOW_SECONDS
+
+log = logging.getLogger("excentra.ws")
+
+HUB = "ws_hub"
+"""The hub's key in ``Services.extras``."""
+
+
+async def load_feed(services: Services, feed: Feed) -> None:
+    """Books and 24 h windows as committed: open orders, the day's trades, and each pair's
+    last trade before the window."""
+    db = services.db
+    orders = await market.open_book_orders(db)
+    feed.load_orders([OpenOrder(str(r["id"]), r["symbol"], r["side"], r["price"],
+                                r["remaining_quantity"]) for r in orders])
+    since = datetime.now(UTC) - timedelta(seconds=WINDOW_SECONDS)
+    for symbol, price in (await market.last_prices_before(db, since)).items():
+        if symbol in feed.tickers:
+            feed.tickers[symbol].set_before(price)
+    for r in await market.window_trades(db, since):
+        if r["symbol"] in feed.tickers:
+            feed.tickers[r["symbol"]].add(int(r["created_at"].timestamp()), r["price"],
+                                          r["quantity"])
+    log.info("ws feed loaded", extra={"open_orders": len(orders), "pairs": len(feed.specs)})
+
+
+async def start_ws(services: Services) -> Callable[[], Awaitable[None]]:
+    """Startup step. Runs before anything can place orders (seeding comes after), so no
+    command is committed between loading the feed and subscribing the hub."""
+    exchange = services.exchange
+    supervisor = exchange.supervisor
+    assert supervisor is not None
+    feed = Feed(exchange.pair_spec)
+    for spec in supervisor.specs.values():
+        feed.add_pair(spec)
+    hub = Hub(asyncio.get_running_loop(), feed)
+    supervisor.subscribe(hub)
+    await load_feed(services, feed)
+    hub.ready()
+    services.extras[HUB] = hub
+    services.suspended.listeners.append(hub.close_private)
+    task = asyncio.create_task(_ticker_loop(services, hub), name="excentra-ticker")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        supervisor.unsubscribe(hub)
+
+    return stop
+
+
+async def _ticker_loop(services: Services, hub: Hub) -> None:
+    while True:
+        await asyncio.sleep(services.settings.ticker_interval)
+        active = [p.symbol for p in services.catalog.pairs.values() if p.active]
+        hub.publish_tickers(active)
