@@ -1,4 +1,4 @@
-"""BroadcasterActor: the only exit for committed events.
+"""BroadcasterActor: the only exit for committed events, and where they are acknowledged.
 
 It hands each committed batch to every subscriber. A subscriber is anything with a
 ``deliver(batch)`` method (the WebSocket hub implements it; tests use a recording one); it
@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from excentra.actors.journal import Committed
+from excentra.actors.journal import Committed, resolve_replies
 from excentra.actors.supervised import Supervised
 
 log = logging.getLogger("excentra.broadcaster")
@@ -47,6 +47,9 @@ class BroadcasterActor(Supervised):
                         log.exception("subscriber failed; dropped",
                                       extra={"subscriber": repr(s)})
                         self.subscribers.remove(s)
+                # After the subscribers: a subscriber that hops to the callers' event loop
+                # is scheduled there before the replies are (see JournalActor._publish).
+                resolve_replies(message.commands)
             case Subscribe():
                 self.subscribers.append(message.subscriber)
             case Unsubscribe():

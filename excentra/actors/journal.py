@@ -3,8 +3,9 @@
 It receives every state change in pipeline order and keeps them in ``pending``; the first
 ``Commit`` of a batch tells the actor itself a ``Flush``, which queues behind whatever
 arrived meanwhile, so one transaction takes everything waiting (up to ``max_batch``).
-Only after the transaction commits are the replies resolved and the events handed to the
-broadcaster (DESIGN.md invariant 3: acknowledge after durable).
+Only after the transaction commits is the batch handed to the broadcaster, which delivers
+it to the subscribers and then resolves the replies (DESIGN.md invariant 3: acknowledge
+after durable).
 
 The database is reached through ``databases`` on an event loop private to this actor's
 thread: no lock or connection is shared with the HTTP loop.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,6 +81,13 @@ class Committed:
 
     commands: tuple[Commit, ...]
     at: datetime
+
+
+def resolve_replies(commands: Iterable[Commit]) -> None:
+    """Acknowledge committed commands to their callers."""
+    for c in commands:
+        if c.reply is not None:
+            c.reply.resolve(c.result)
 
 
 @dataclass
@@ -160,18 +169,25 @@ class JournalActor(Supervised):
             started = time.perf_counter()
             self.loop.run_until_complete(self.writer.write([c.writes for c in batch]))
             self._account(len(batch), time.perf_counter() - started)
-            for c in batch:
-                if c.reply is not None:
-                    c.reply.resolve(c.result)
-            if self.broadcaster is not None:
-                try:
-                    self.broadcaster.tell(Committed(tuple(batch), batch[-1].writes.at))
-                except pykka.ActorDeadError:  # the supervisor is replacing it
-                    log.warning("broadcaster down; committed batch not broadcast",
-                                extra={"commands": len(batch)})
+            self._publish(batch)
         barriers, self.barriers = self.barriers, []
         for reply in barriers:
             reply.resolve(self.stats.commands)
+
+    def _publish(self, batch: list[Commit]) -> None:
+        """Hand the committed batch to the broadcaster, which tells its subscribers and
+        then resolves the replies: subscribers on the caller's event loop (the WS hub)
+        have applied the batch before any reply resumes a request there (a client that
+        got its answer reads its own trade in the ticker). Without a broadcaster the
+        replies are resolved here."""
+        if self.broadcaster is not None:
+            try:
+                self.broadcaster.tell(Committed(tuple(batch), batch[-1].writes.at))
+                return
+            except pykka.ActorDeadError:  # the supervisor is replacing it
+                log.warning("broadcaster down; committed batch not broadcast",
+                            extra={"commands": len(batch)})
+        resolve_replies(batch)
 
     def _account(self, size: int, seconds: float) -> None:
         s = self.stats

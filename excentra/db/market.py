@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from excentra.db.database import Database, Row
@@ -30,12 +30,6 @@ PAIR_TYPES = {"id": uuid.UUID, "is_active": bool, "price_step": Decimal,
               "quote_decimals": int}
 ASSET_TYPES = {"id": uuid.UUID, "is_active": bool, "decimals": int, "created_at": datetime}
 
-WINDOW = timedelta(hours=24)
-PCT_PLACES = Decimal("1e-8")
-"""``price_change_pct`` is rounded half-to-even to 8 decimal places: the original's value
-was "unrounded" only up to rust_decimal's 28 digits, whose last digits depend on that
-library's division; 8 places keep every digit a display or a comparison uses and make the
-figure reproducible by hand."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CANDLE_PAGE = 2000
 """Trades read per query while collecting candles (newest first, keyset-paged)."""
@@ -76,64 +70,6 @@ async def user_trades(db: Database, user_id: uuid.UUID, *, pair_id: uuid.UUID | 
         "LIMIT :limit OFFSET :offset",
         {**values, "limit": limit, "offset": (page - 1) * limit}, types=TRADE_TYPES)
     return rows, int(total or 0)
-
-
-# -- 24h ticker -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Ticker:
-    """24h statistics of one pair (reference §5)."""
-
-    symbol: str
-    last_price: Decimal
-    """Price of the most recent trade of all time."""
-    high_24h: Decimal
-    low_24h: Decimal
-    volume_24h: Decimal
-    """Sum of the window's trade quantities, in base units."""
-    price_change_pct: Decimal
-    """``(last − baseline) / baseline × 100``; baseline = the last trade before the window,
-    else the oldest inside it. Rounded as ``PCT_PLACES`` says."""
-
-
-async def ticker(db: Database, pair_id: uuid.UUID, symbol: str,
-                 now: datetime | None = None) -> Ticker | None:
-    """The pair's ticker at ``now`` (default: the current time); ``None`` when no trade
-    happened in the 24 hours before ``now``."""
-    since = (now or datetime.now(UTC)) - WINDOW
-    # Every trade at or after ``since`` is in this range, so its last row is also the most
-    # recent trade of all time.
-    rows = await db.fetch_all(
-        "SELECT price, quantity FROM trades WHERE pair_id = :pair_id AND created_at >= :since "
-        "ORDER BY created_at, seq", {"pair_id": pair_id, "since": since},
-        types={"price": Decimal, "quantity": Decimal})
-    if not rows:
-        return None
-    before = await db.fetch_val(
-        "SELECT price FROM trades WHERE pair_id = :pair_id AND created_at < :since "
-        "ORDER BY created_at DESC, seq DESC LIMIT 1", {"pair_id": pair_id, "since": since},
-        as_type=Decimal)
-    prices = [r["price"] for r in rows]
-    last = prices[-1]
-    baseline: Decimal = before if before is not None else prices[0]
-    return Ticker(symbol, last, max(prices), min(prices),
-                  _total(r["quantity"] for r in rows), change_pct(last, baseline))
-
-
-def change_pct(last: Decimal, baseline: Decimal) -> Decimal:
-    """``(last − baseline) / baseline × 100``, rounded half-to-even to ``PCT_PLACES``."""
-    exact = EXACT.multiply(EXACT.divide(EXACT.subtract(last, baseline), baseline), Decimal(100))
-    rounded = exact.quantize(PCT_PLACES, rounding=ROUND_HALF_EVEN, context=EXACT)
-    return rounded.copy_abs() if rounded.is_zero() else rounded  # never "-0.00000000"
-
-
-async def tickers(db: Database, pairs: Iterable[tuple[uuid.UUID, str]],
-                  now: datetime | None = None) -> list[Ticker]:
-    """The tickers of ``pairs`` (id, symbol) that traded in the last 24 hours, in order."""
-    at = now or datetime.now(UTC)
-    found = [await ticker(db, pair_id, symbol, at) for pair_id, symbol in pairs]
-    return [t for t in found if t is not None]
 
 
 def _total(values: Iterable[Decimal]) -> Decimal:

@@ -18,6 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from excentra.engine.precision import EXACT
+
 WINDOW_SECONDS = 24 * 3600
 PCT_PLACES = Decimal("1e-8")
 
@@ -32,8 +34,11 @@ class TickerStats:
 
 
 def change_pct(last: Decimal, baseline: Decimal) -> Decimal:
-    pct = ((last - baseline) / baseline * 100).quantize(PCT_PLACES, ROUND_HALF_EVEN)
-    return pct + 0  # never "-0E-8": a zero change is 0
+    """``(last − baseline) / baseline × 100``, computed exactly, then rounded half-to-even
+    to ``PCT_PLACES``; never "-0.00000000"."""
+    exact = EXACT.multiply(EXACT.divide(EXACT.subtract(last, baseline), baseline), Decimal(100))
+    rounded = exact.quantize(PCT_PLACES, rounding=ROUND_HALF_EVEN, context=EXACT)
+    return rounded.copy_abs() if rounded.is_zero() else rounded
 
 
 class _Bucket:

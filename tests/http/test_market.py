@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from excentra.db import market
+from excentra.db import market as db_market
+from excentra.http.ws.startup import reload_tickers
+from excentra.market.ticker import PCT_PLACES, change_pct
 from tests.http.conftest import Api
 
 pytestmark = pytest.mark.asyncio
@@ -55,6 +57,7 @@ async def backdate(api: Api, symbol: str, count: int, at: datetime) -> None:
     for t in newest:
         await api.services.db.execute("UPDATE trades SET created_at = :at WHERE id = :id",
                                       {"at": at, "id": uuid.UUID(t["id"])})
+    await reload_tickers(api.services)  # the in-memory 24 h windows follow the edit
 
 
 def levels(side: list[dict[str, str]]) -> list[tuple[Decimal, Decimal]]:
@@ -222,9 +225,9 @@ async def test_ticker_symbol_errors(api: Api, path: str, message: str) -> None:
     ("99.999999995", "100", "0.00000000"),    # −0 is written as 0
 ])
 async def test_change_pct_rounding(last: str, baseline: str, pct: str) -> None:
-    got = market.change_pct(Decimal(last), Decimal(baseline))
+    got = change_pct(Decimal(last), Decimal(baseline))
     assert got == Decimal(pct)
-    assert format(got, "f") == format(Decimal(pct).quantize(market.PCT_PLACES), "f")
+    assert format(got, "f") == format(Decimal(pct).quantize(PCT_PLACES), "f")
 
 
 # -- candles --------------------------------------------------------------------------------
@@ -273,7 +276,7 @@ async def test_candles_read_in_pages(api: Api, monkeypatch: pytest.MonkeyPatch) 
     await candle_trades(api)
     whole = (await api.client.get("/api/v1/candles/BTC-USDT")).json()
     for size in (1, 2, 3):
-        monkeypatch.setattr(market, "_CANDLE_PAGE", size)
+        monkeypatch.setattr(db_market, "_CANDLE_PAGE", size)
         for limit in (1, 2, 3, 4):
             r = await api.client.get("/api/v1/candles/BTC-USDT", params={"limit": limit})
             assert r.json() == whole[-limit:], (size, limit)

@@ -1,26 +1,29 @@
 """``/api/v1/ticker``: 24h statistics per pair (reference §1.7 and §5, API.md).
 
-``pair_ticker`` and ``active_tickers`` are the one computation of a ticker's JSON; the
-WebSocket ticker loop is meant to call them too, so REST and WS never disagree.
+Served from the 24 h windows the WebSocket feed keeps from committed trades
+(``excentra.market.ticker``), so REST and the ``ticker:`` channel never disagree; the
+JSON is the channel's event without its ``type``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from excentra.db import market
 from excentra.http import fields as f
 from excentra.http.catalog import PairInfo
 from excentra.http.errors import bad_request, not_found
 from excentra.http.openapi import array_of, operation, schema
-from excentra.http.render import dec, json
+from excentra.http.render import json
 from excentra.http.services import Services
 from excentra.http.symbols import path_symbol
+from excentra.http.ws.hub import ticker_data
+from excentra.http.ws.startup import hub_of
+from excentra.market import TickerStats
 
 API = "/api/v1"
 
@@ -42,32 +45,34 @@ TICKER = schema("TickerResponse", {
                                             "percent, 8 decimal places"}}})
 
 
-def ticker_json(t: market.Ticker) -> dict[str, Any]:
-    return {"symbol": t.symbol, "last_price": dec(t.last_price), "high_24h": dec(t.high_24h),
-            "low_24h": dec(t.low_24h), "volume_24h": dec(t.volume_24h),
-            "price_change_pct": dec(t.price_change_pct)}
+def ticker_json(symbol: str, stats: TickerStats) -> dict[str, Any]:
+    data = ticker_data(symbol, stats)
+    del data["type"]
+    return data
 
 
-async def pair_ticker(services: Services, pair: PairInfo,
-                      now: datetime | None = None) -> dict[str, Any] | None:
-    """The pair's ticker JSON, or ``None`` if it had no trade in the last 24 hours."""
-    found = await market.ticker(services.db, pair.id, pair.symbol, now)
-    return None if found is None else ticker_json(found)
+def pair_ticker(services: Services, pair: PairInfo,
+                now: float | None = None) -> dict[str, Any] | None:
+    """The pair's ticker JSON, or ``None`` if it had no trade in the last 24 hours. From
+    the 24 h window the WebSocket feed keeps from committed trades (the same numbers the
+    ``ticker:`` channel sends)."""
+    second = int(time.time() if now is None else now)
+    found = hub_of(services).feed.ticker(pair.symbol, second)
+    return None if found is None else ticker_json(pair.symbol, found)
 
 
-async def active_tickers(services: Services,
-                         now: datetime | None = None) -> list[dict[str, Any]]:
+def active_tickers(services: Services, now: float | None = None) -> list[dict[str, Any]]:
     """The tickers of every active pair that traded in the last 24 hours, by symbol."""
     pairs = sorted((p for p in services.catalog.pairs.values() if p.active),
                    key=lambda p: p.symbol)
-    found = await market.tickers(services.db, [(p.id, p.symbol) for p in pairs], now)
-    return [ticker_json(t) for t in found]
+    found = (pair_ticker(services, p, now) for p in pairs)
+    return [t for t in found if t is not None]
 
 
 @operation("get_all_tickers", "Market Data", "24h tickers of the active pairs that traded",
            responses={200: array_of(TICKER)})
 async def get_tickers(request: Request) -> Response:
-    return json(await active_tickers(request.state.services))
+    return json(active_tickers(request.state.services))
 
 
 @operation("get_ticker", "Market Data", "One pair's 24h ticker", params=[SYMBOL],
@@ -79,7 +84,7 @@ async def get_ticker(request: Request) -> Response:
     pair = services.catalog.active_pair(symbol)
     if pair is None:
         raise bad_request("Invalid pair symbol")
-    found = await pair_ticker(services, pair)
+    found = pair_ticker(services, pair)
     if found is None:
         raise not_found(f"No trades found for this pair {symbol}")
     return json(found)

@@ -13,7 +13,7 @@ from excentra.db import market
 from excentra.http.services import Services
 from excentra.http.ws.feed import Feed, OpenOrder
 from excentra.http.ws.hub import Hub
-from excentra.market.ticker import WINDOW_SECONDS
+from excentra.market.ticker import WINDOW_SECONDS, Ticker24h
 
 log = logging.getLogger("excentra.ws")
 
@@ -24,19 +24,36 @@ HUB = "ws_hub"
 async def load_feed(services: Services, feed: Feed) -> None:
     """Books and 24 h windows as committed: open orders, the day's trades, and each pair's
     last trade before the window."""
-    db = services.db
-    orders = await market.open_book_orders(db)
+    orders = await market.open_book_orders(services.db)
     feed.load_orders([OpenOrder(str(r["id"]), r["symbol"], r["side"], r["price"],
                                 r["remaining_quantity"]) for r in orders])
-    since = datetime.now(UTC) - timedelta(seconds=WINDOW_SECONDS)
-    for symbol, price in (await market.last_prices_before(db, since)).items():
-        if symbol in feed.tickers:
-            feed.tickers[symbol].set_before(price)
-    for r in await market.window_trades(db, since):
-        if r["symbol"] in feed.tickers:
-            feed.tickers[r["symbol"]].add(int(r["created_at"].timestamp()), r["price"],
-                                          r["quantity"])
+    await load_tickers(services, feed)
     log.info("ws feed loaded", extra={"open_orders": len(orders), "pairs": len(feed.specs)})
+
+
+async def load_tickers(services: Services, feed: Feed) -> None:
+    """(Re)build every pair's 24 h window from the trades table."""
+    since = datetime.now(UTC) - timedelta(seconds=WINDOW_SECONDS)
+    windows = {symbol: Ticker24h() for symbol in feed.specs}
+    for symbol, price in (await market.last_prices_before(services.db, since)).items():
+        if symbol in windows:
+            windows[symbol].set_before(price)
+    for r in await market.window_trades(services.db, since):
+        if r["symbol"] in windows:
+            windows[r["symbol"]].add(int(r["created_at"].timestamp()), r["price"],
+                                     r["quantity"])
+    feed.tickers.update(windows)
+
+
+async def reload_tickers(services: Services) -> None:
+    """Rebuild the 24 h windows from storage (after trades were changed outside the core,
+    e.g. an operator's correction, or a test moving trades back in time)."""
+    await load_tickers(services, hub_of(services).feed)
+
+
+def hub_of(services: Services) -> Hub:
+    hub: Hub = services.extras[HUB]
+    return hub
 
 
 async def start_ws(services: Services) -> Callable[[], Awaitable[None]]:
