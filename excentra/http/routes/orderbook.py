@@ -1,6 +1,7 @@
 """``GET /api/v1/orderbook/{symbol}``: the book's top levels, aggregated per price
-(reference §1.6, API.md). Read from the book actor, not the database: the live book is the
-truth, and its ``seq`` lets a client line the snapshot up with the WebSocket stream."""
+(reference §1.6, API.md). Read from the WebSocket feed's mirror of the book: committed
+state only, and the same ``seq`` as the ``order_book`` events, so a client can line the
+snapshot up with the stream (the reply to an order is sent after the mirror applied it)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from excentra.actors.ledger import Rejected
-from excentra.engine import RejectCode
 from excentra.http import fields as f
-from excentra.http.errors import bad_request, rejection
+from excentra.http.errors import bad_request
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json
 from excentra.http.routes.trades import SYMBOL, market_pair
 from excentra.http.services import Services
+from excentra.http.ws.startup import hub_of
 
 API = "/api/v1"
 
@@ -44,13 +44,14 @@ async def get_orderbook(request: Request) -> Response:
     levels = LEVELS.get(request)
     services.limiter.check(request, "orderbook")
     pair = market_pair(services, SYMBOL.get(request))
-    outcome = await services.exchange.snapshot(pair.symbol, levels)
-    if isinstance(outcome, Rejected):
-        if outcome.code is RejectCode.PAIR_NOT_FOUND:  # active in the catalog, no book yet
+    feed = hub_of(services).feed
+    if pair.symbol not in feed.mirrors:  # a pair added since start that has not traded
+        spec = feed.lookup(pair.symbol)
+        if spec is None:
             raise bad_request(f"{pair.symbol} market not supported")
-        raise rejection(outcome.code)
-    return json({"symbol": pair.symbol, "bids": outcome["bids"], "asks": outcome["asks"],
-                 "seq": outcome["seq"]})
+        feed.add_pair(spec)
+    mirror = feed.mirrors[pair.symbol]
+    return json({"symbol": pair.symbol, **mirror.snapshot(levels), "seq": mirror.seq})
 
 
 routes = [
