@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -19,7 +19,7 @@ class _Live(Collector):
     def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
         self.read = read
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         now = self.read()
         yield GaugeMetricFamily("excentra_ws_connections", "Open WebSocket connections",
                                 value=now.get("ws_connections", 0))
@@ -29,6 +29,12 @@ class _Live(Collector):
         for actor, depth in sorted(now.get("mailboxes", {}).items()):
             mailbox.add_metric([actor], depth)
         yield mailbox
+        yield CounterMetricFamily("excentra_ws_messages_delivered",
+                                  "WebSocket messages queued to subscribers",
+                                  value=now.get("ws_delivered", 0))
+        yield CounterMetricFamily("excentra_ws_slow_clients_closed",
+                                  "WebSocket clients closed (1008) for not keeping up",
+                                  value=now.get("ws_dropped", 0))
         yield GaugeMetricFamily("excentra_journal_mean_batch",
                                 "Mean commands per journal commit since start",
                                 value=now.get("journal_mean_batch", 0.0))
