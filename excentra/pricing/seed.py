@@ -21,7 +21,6 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
 from excentra.actors.ledger import Rejected
-from excentra.actors.supervisor import pair_terms
 from excentra.db.admin import SeedPair, pairs_with_open_orders, seedable_pairs
 from excentra.engine import OrderType, PairSpec, Side
 from excentra.engine.precision import EXACT
@@ -90,13 +89,6 @@ def _to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
     return EXACT.multiply(steps, step)
 
 
-def _spec(pair: SeedPair) -> PairSpec:
-    # the grid the core runs the pair on (same derivation as the supervisor's)
-    decimals = {pair.base: pair.base_decimals, pair.quote: pair.quote_decimals}
-    return pair_terms(pair.symbol, pair.base, pair.quote, pair.price_step,
-                      pair.quantity_step, Decimal(0), Decimal(0), decimals).spec
-
-
 async def seed_books(services: Services) -> None:
     """The startup step (``excentra.http.app``): seed every pair not seeded yet."""
     db = services.db
@@ -136,8 +128,12 @@ async def _seed_pair(exchange: Exchange, pair: SeedPair,
     if price is None:
         log.info("seed skipped: no price", extra={"pair": pair.symbol})
         return
+    spec = exchange.pair_spec(pair.symbol)  # the grid the core runs the pair on
+    if spec is None:
+        log.info("seed skipped: no book for the pair", extra={"pair": pair.symbol})
+        return
     reference, source = price
-    levels = ladder_levels(reference, LADDERS.get(pair.base, DEFAULT_LADDER), _spec(pair))
+    levels = ladder_levels(reference, LADDERS.get(pair.base, DEFAULT_LADDER), spec)
     placed = 0
     for level in levels:  # one by one: bids first, then asks, in time priority
         # post_only: seeding provides liquidity, it must never trade against users'
