@@ -89,30 +89,22 @@ def day_before(now: datetime) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class SeedPair:
-    """An active pair whose active base asset has a CoinGecko id, with its grid inputs."""
+    """An active pair whose active base asset has a CoinGecko id."""
 
     symbol: str
     base: str
     quote: str
     coingecko_id: str
-    base_decimals: int
-    quote_decimals: int
-    price_step: Decimal | None
-    quantity_step: Decimal | None
 
 
 async def seedable_pairs(db: Database) -> list[SeedPair]:
     rows = await db.fetch_all(
-        "SELECT p.symbol, p.base_asset, p.quote_asset, p.price_step, p.quantity_step, "
-        "b.coingecko_id, b.decimals AS base_decimals, q.decimals AS quote_decimals "
+        "SELECT p.symbol, p.base_asset, p.quote_asset, b.coingecko_id "
         "FROM trading_pairs p JOIN assets b ON b.symbol = p.base_asset "
-        "JOIN assets q ON q.symbol = p.quote_asset "
         "WHERE p.is_active = :yes AND b.is_active = :yes AND b.coingecko_id IS NOT NULL "
-        "ORDER BY p.symbol", {"yes": True},
-        types={"price_step": Decimal, "quantity_step": Decimal})
-    return [SeedPair(r["symbol"], r["base_asset"], r["quote_asset"], r["coingecko_id"],
-                     int(r["base_decimals"]), int(r["quote_decimals"]), r["price_step"],
-                     r["quantity_step"]) for r in rows]
+        "ORDER BY p.symbol", {"yes": True})
+    return [SeedPair(r["symbol"], r["base_asset"], r["quote_asset"], r["coingecko_id"])
+            for r in rows]
 
 
 async def pairs_with_open_orders(db: Database, user_id: uuid.UUID) -> set[str]:
