@@ -23,7 +23,8 @@ from excentra.http.ws.hub import Hub, dumps
 log = logging.getLogger("excentra.ws")
 
 QUEUE_LIMIT = 1024
-"""Messages a connection may have waiting; one more and it is closed with 1008."""
+"""Messages a connection may have waiting while its peer is not reading; one more and it is
+closed with 1008."""
 MAX_MESSAGE = 4096
 """Longest client message (characters) the server reads; longer ones are an error."""
 _CLOSE = "\x00close"
@@ -36,16 +37,22 @@ class Connection:
         self.hub = hub
         self.services = services
         self.user_id: str | None = None
-        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_limit + 1)
+        # Unbounded: one committed batch may queue more than the limit at once (a sweep
+        # of many makers); the limit applies once the writer is stalled (see ``push``).
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.queue_limit = queue_limit
         self.closing = False
+        self.stalled = False
+        """The writer is waiting for the peer to take bytes (the transport is paused)."""
 
     # -- the hub's side (Peer) -------------------------------------------------------------
 
     def push(self, text: str) -> bool:
         if self.closing:
             return False
-        if self.queue.qsize() >= self.queue_limit:
+        # Slow means behind a peer that does not read: a burst queued while the writer is
+        # free is written out at once (``send_text`` only suspends on a paused transport).
+        if self.stalled and self.queue.qsize() >= self.queue_limit:
             self._close_slow()
             return False
         self.queue.put_nowait(text)
@@ -70,15 +77,19 @@ class Connection:
             if text is _CLOSE:
                 await self.websocket.close(code=1008, reason=ch.TOO_SLOW)
                 return
+            self.stalled = True
             await self.websocket.send_text(text)
+            self.stalled = False
 
     async def reader(self) -> None:
-        while not self.closing:
+        # Reads until the peer goes: a connection closed for slowness keeps reading (and
+        # ignoring) until its writer has sent the 1008, which ending here would cancel.
+        while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
-            if text is not None:  # binary frames are ignored, as the original does
+            if text is not None and not self.closing:  # binary frames are ignored
                 self.handle(text)
 
     # -- client actions --------------------------------------------------------------------
@@ -157,7 +168,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     services: Services = websocket.state.services
     hub: Hub = services.extras["ws_hub"]
     await websocket.accept()
-    connection = Connection(websocket, hub, services)
+    connection = Connection(websocket, hub, services, QUEUE_LIMIT)  # read now: tests lower it
     services.counters.ws_connections += 1
     writer = asyncio.create_task(connection.writer())
     try:
