@@ -360,7 +360,8 @@ async def test_concurrent_placements_keep_seq_gapless_and_trades_in_commit_order
             final = await rest_book(srv)
             trades = await rest_trades(srv)
             assert trades  # the prices overlap: some orders crossed
-            books, seen = [], []
+            books: list[dict[str, Any]] = []
+            seen: list[dict[str, Any]] = []
             while len(books) < final["seq"] or len(seen) < len(trades):
                 event = await ws.event()
                 (books if event["type"] == "order_book" else seen).append(event)
