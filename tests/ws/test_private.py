@@ -105,6 +105,8 @@ async def test_suspension_ends_private_subscriptions(database_url: str) -> None:
             await second.quiet(0.1)
             assert await first.ask(action="subscribe", channel=channel) == {
                 "type": "error", "message": "Account suspended"}
+            await first.send(action="unsubscribe", channel=channel)  # leaving stays silent
+            await first.quiet(0.2)
             # reinstated: it may subscribe again
             r = await srv.http.patch(f"/api/v1/admin/users/{maker.id}/suspend",
                                      headers=admin.headers, json={"suspended": False})

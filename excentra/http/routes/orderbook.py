@@ -45,11 +45,8 @@ async def get_orderbook(request: Request) -> Response:
     services.limiter.check(request, "orderbook")
     pair = market_pair(services, SYMBOL.get(request))
     feed = hub_of(services).feed
-    if pair.symbol not in feed.mirrors:  # a pair added since start that has not traded
-        spec = feed.lookup(pair.symbol)
-        if spec is None:
-            raise bad_request(f"{pair.symbol} market not supported")
-        feed.add_pair(spec)
+    if not feed.knows(pair.symbol):
+        raise bad_request(f"{pair.symbol} market not supported")
     mirror = feed.mirrors[pair.symbol]
     return json({"symbol": pair.symbol, **mirror.snapshot(levels), "seq": mirror.seq})
 

@@ -111,7 +111,7 @@ class Connection:
         except ch.ChannelError as exc:
             self.reply(ch.ERROR, message=str(exc))
             return
-        if channel.private and (problem := self._private_problem(channel)):
+        if channel.private and (problem := self._private_problem(channel, action)):
             self.reply(ch.ERROR, message=problem)
         elif action == ch.SUBSCRIBE:
             self._subscribe(channel)
@@ -128,13 +128,13 @@ class Connection:
         self.user_id = principal.user_id
         self.reply(ch.AUTHENTICATED)
 
-    def _private_problem(self, channel: ch.Channel) -> str | None:
+    def _private_problem(self, channel: ch.Channel, action: str) -> str | None:
         if self.user_id is None:
             return ch.AUTH_REQUIRED
         if channel.key != self.user_id:
             return ch.NOT_YOURS
-        if self.services.suspended.contains(self.user_id):
-            return ch.SUSPENDED
+        if action == ch.SUBSCRIBE and self.services.suspended.contains(self.user_id):
+            return ch.SUSPENDED  # leaving (unsubscribe) stays possible, and silent
         return None
 
     def _subscribe(self, channel: ch.Channel) -> None:

@@ -88,6 +88,16 @@ class Feed:
             self.mirrors[o.symbol].load([(Side(o.side), ticks, lots)])
             self.resting[o.order_id] = Resting(o.symbol, o.side, "limit", o.price)
 
+    def knows(self, symbol: str) -> bool:
+        """Whether the pair is followed; a pair added since start is taken on here (its
+        mirror starts empty: a new pair has no orders before its first commit)."""
+        if symbol not in self.specs:
+            found = self.lookup(symbol)
+            if found is None:
+                return False
+            self.add_pair(found)
+        return True
+
     # -- reading ------------------------------------------------------------------------
 
     def book_event(self, symbol: str) -> dict[str, Any]:
@@ -103,13 +113,8 @@ class Feed:
 
     def translate(self, commit: Commit) -> list[Routed]:
         symbol = commit.symbol
-        if symbol is None or not commit.events:
+        if symbol is None or not commit.events or not self.knows(symbol):
             return []
-        if symbol not in self.specs:
-            found = self.lookup(symbol)
-            if found is None:
-                return []
-            self.add_pair(found)
         spec = self.specs[symbol]
         at = commit.writes.at
         taker = _taker(commit)

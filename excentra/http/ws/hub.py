@@ -114,13 +114,8 @@ class Hub:
 
     def snapshot_text(self, symbol: str) -> str | None:
         """The ``order_book`` event a new ``orderbook:`` subscriber gets at once."""
-        if symbol not in self.feed.mirrors:
-            # a pair added since start gets its (empty) mirror at its first commit; its
-            # subscribers need the snapshot before that
-            spec = self.feed.lookup(symbol)
-            if spec is None:
-                return None
-            self.feed.add_pair(spec)
+        if not self.feed.knows(symbol):
+            return None
         return dumps(ch.event(self.feed.book_event(symbol)))
 
     def publish_tickers(self, symbols: Iterable[str], now: float | None = None) -> int:

@@ -86,4 +86,7 @@ async def _ticker_loop(services: Services, hub: Hub) -> None:
     while True:
         await asyncio.sleep(services.settings.ticker_interval)
         active = [p.symbol for p in services.catalog.pairs.values() if p.active]
-        hub.publish_tickers(active)
+        try:
+            hub.publish_tickers(active)
+        except Exception:  # one bad tick must not end the ticker for good
+            log.exception("ticker tick failed")
