@@ -59,9 +59,29 @@ def free_port() -> int:
         return port
 
 
+def serve_command(port: int) -> list[str]:
+    """Interpreter arguments that run ``excentra serve`` on ``port``."""
+    return ["-c", "from excentra.cli import main; main()", "serve", "--host", "127.0.0.1",
+            "--port", str(port)]
+
+
+def serve_env(url: str) -> dict[str, str]:
+    """The benchmarked server's settings: no rate limits, no seeded book, quiet logs."""
+    return {"DATABASE_URL": url, "JWT_SECRET": SECRET, "SEED_BOOK": "0",
+            "RATE_LIMITS": "off", "LOG_LEVEL": "WARNING"}
+
+
 @asynccontextmanager
 async def server(args: list[str], port: int, env: dict[str, str]) -> AsyncIterator[str]:
-    """Run a server subprocess until ``/`` answers on ``port``; stop it afterwards."""
+    """Run a server subprocess until ``/health`` answers on ``port``; stop it afterwards."""
+    async with server_process(args, port, env) as (_, base):
+        yield base
+
+
+@asynccontextmanager
+async def server_process(args: list[str], port: int, env: dict[str, str]
+                         ) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
+    """``server``, also yielding the process (to watch it, or read its CPU time)."""
     proc = subprocess.Popen([sys.executable, *args], env={**os.environ, **env},  # noqa: S603
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -77,7 +97,7 @@ async def server(args: list[str], port: int, env: dict[str, str]) -> AsyncIterat
                     await asyncio.sleep(0.1)
             else:
                 raise SystemExit(f"server {args} did not start")
-        yield base
+        yield proc, base
     finally:
         proc.terminate()
         try:
@@ -196,10 +216,8 @@ def measured(load: Load, seconds: float) -> Measured:
 async def bench(a: argparse.Namespace, url: str) -> tuple[list[Measured], list[Measured]]:
     users = await make_users(url, a.workers)
     port, ceiling_port = free_port(), free_port()
-    env = {"DATABASE_URL": url, "JWT_SECRET": SECRET, "SEED_BOOK": "0",
-           "RATE_LIMITS": "off", "LOG_LEVEL": "WARNING"}
-    serve = ["-c", "from excentra.cli import main; main()", "serve", "--host", "127.0.0.1",
-             "--port", str(port)]
+    env = serve_env(url)
+    serve = serve_command(port)
     ceiling = ["-m", "uvicorn", "excentra.bench.http_ceiling:app", "--host", "127.0.0.1",
                "--port", str(ceiling_port), "--log-level", "warning", "--no-access-log"]
     ours: list[Measured] = []
