@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import gc
 import json
 import os
 import time
@@ -202,10 +201,6 @@ async def _clients(pipe: Pipe, url: str, count: int, library: bool) -> None:
     errors = [s.error for s in subs if s.error][:3]
     pipe.send(("ready", sum(s.ready and not s.closed for s in subs), errors))
     await asyncio.to_thread(pipe.recv)  # "go"
-    # What the readers allocate is acyclic (parsed JSON): a cyclic collection over all
-    # connections' objects would be a pause that shows up as the server's latency.
-    gc.freeze()
-    gc.disable()
     cpu = time.process_time()
     _, books, trades, deadline = await asyncio.to_thread(pipe.recv)  # "drain"
     while time.time() < deadline and not all(
