@@ -168,8 +168,11 @@ async def test_too_many_decimals_names_the_asset(api: Api) -> None:
 async def test_off_grid_price_is_a_clear_400(api: Api) -> None:
     _, user = await api.funded(USDT="1000")
     r = await api.client.post(ORDERS, headers=user, json=limit("buy", "100.001", "1"))
-    assert r.status_code == 400
-    assert "price step" in r.json()["error"]
+    assert (r.status_code, r.json()) == (
+        400, {"error": "price must be a multiple of 0.01 on BTC/USDT"})
+    r = await api.client.post(ORDERS, headers=user, json=limit("buy", "100", "0.00001"))
+    assert (r.status_code, r.json()) == (
+        400, {"error": "quantity must be a multiple of 0.0001 on BTC/USDT"})
 
 
 async def test_client_order_id_is_idempotent_per_user(api: Api) -> None:

@@ -14,8 +14,10 @@ from excentra.actors.ledger import Rejected
 from excentra.db.database import Row
 from excentra.db.orders import list_orders, order_by_id
 from excentra.engine import OrderType, RejectCode, Side, TimeInForce
+from excentra.engine.precision import plain
 from excentra.http import fields as f
 from excentra.http.auth import require_active, require_user
+from excentra.http.catalog import PairInfo
 from excentra.http.errors import bad_request, not_found, rejection, unprocessable
 from excentra.http.openapi import array_of, operation, ref, schema
 from excentra.http.render import dec, json, ts
@@ -120,13 +122,25 @@ async def place_order(request: Request) -> Response:
         client_order_id=body["client_order_id"])
     if isinstance(outcome, Rejected):
         services.metrics.orders.labels("rejected").inc()
-        held = pair.quote if side is Side.BUY else pair.base
-        message = (f"Insufficient available {held} balance"
-                   if outcome.code is RejectCode.INSUFFICIENT_FUNDS else None)
-        raise rejection(outcome.code, message)
+        raise rejection(outcome.code, _rejection_message(services, pair, side, outcome.code))
     services.counters.orders_processed += 1
     services.metrics.orders.labels("placed").inc()
     return json(outcome)
+
+
+def _rejection_message(services: Services, pair: PairInfo, side: Side,
+                       code: RejectCode) -> str | None:
+    """The messages that name the asset or the pair's grid (else the code's default)."""
+    if code is RejectCode.INSUFFICIENT_FUNDS:
+        return f"Insufficient available {pair.quote if side is Side.BUY else pair.base} balance"
+    spec = services.exchange.pair_spec(pair.symbol)
+    if spec is None:
+        return None
+    if code is RejectCode.PRICE_OFF_TICK:
+        return f"price must be a multiple of {plain(spec.price_step)} on {pair.symbol}"
+    if code is RejectCode.QUANTITY_OFF_LOT:
+        return f"quantity must be a multiple of {plain(spec.quantity_step)} on {pair.symbol}"
+    return None
 
 
 def _check_amounts(kind: OrderType, price: Decimal | None, quantity: Decimal) -> None:
