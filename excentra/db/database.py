@@ -218,6 +218,16 @@ class Database:
                 for text, args in compiled:
                     await raw.executemany(text, args)
 
+    async def execute_positional(self, text: str, args: Sequence[object]) -> None:
+        """One statement with ``$n`` parameters passed to asyncpg as they are (PostgreSQL
+        only; no ``to_db`` encoding): the journal's one-round-trip batch
+        (:mod:`excentra.db.journal_pg`)."""
+        if self.dialect != "postgresql":
+            raise RuntimeError("execute_positional is PostgreSQL only")
+        with _translated_errors():
+            async with self._db.connection() as connection:
+                await connection.raw_connection.execute(text, *args)
+
     async def execute_script(self, script: str) -> None:
         """Run several ``;``-separated statements, bypassing parameter parsing.
 

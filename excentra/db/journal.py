@@ -13,6 +13,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
+from excentra.db import journal_pg
 from excentra.db.database import Database
 from excentra.db.records import Writes
 from excentra.engine.precision import units_to_decimal
@@ -89,7 +90,10 @@ class JournalWriter:
         for w in batch:
             self._collect(w, rows, mirror)
         rows["balances"] = self._balance_rows(mirror, batch[-1].at)
-        await self.db.write_batches([(sql, rows[name]) for name, sql in _SQL.items()])
+        if self.db.dialect == "postgresql":  # the whole batch in one round trip
+            await self.db.execute_positional(*journal_pg.statement(rows))
+        else:
+            await self.db.write_batches([(sql, rows[name]) for name, sql in _SQL.items()])
         self.balances.update(mirror)  # only once the transaction is in
 
     def _touched(self, batch: list[Writes]) -> Iterable[tuple[BalanceKey, list[int]]]:

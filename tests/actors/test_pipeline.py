@@ -171,3 +171,47 @@ async def test_concurrent_placements_are_committed_in_batches(
     await _wait_for_deliveries(rec, 300 + 12)
     assert [len(b.commands) for b in rec.batches][-len(sizes):] == sizes
     await assert_sound(ex)
+
+
+async def test_rows_inserted_and_changed_in_one_batch_end_in_their_final_state(
+        exchange: Exchange) -> None:
+    """One held batch: an order rests and is hit twice until filled; another rests and is
+    partly hit (PostgreSQL writes a batch as one statement, merging the changes of rows
+    the batch itself inserts). A third, cancelled after, keeps its remainder."""
+    ex = exchange
+    maker = await funded_user(ex, BTC="1")
+    taker = await funded_user(ex, USDT="100000")
+    stats_before = await _stats(ex)
+
+    _journal(ex).tell(Hold())
+    filled = asyncio.create_task(limit(ex, maker, Side.SELL, "100", "0.3",
+                                       client_order_id="filled"))
+    await _asks_on_book(ex, 1)
+    hits = [asyncio.create_task(limit(ex, taker, Side.BUY, "100", q)) for q in ("0.1", "0.2")]
+    await asyncio.sleep(0.05)
+    cancelled = asyncio.create_task(limit(ex, maker, Side.SELL, "200", "0.1",
+                                          client_order_id="cancelled"))
+    partial = asyncio.create_task(limit(ex, maker, Side.SELL, "150", "0.5",
+                                        client_order_id="partial"))
+    await _asks_on_book(ex, 2)
+    await asyncio.sleep(0.05)
+    hit = asyncio.create_task(limit(ex, taker, Side.BUY, "150", "0.2"))
+    await asyncio.sleep(HELD_FOR)
+    _journal(ex).tell(Release())
+
+    first = ok(await answered(filled))
+    for task in (*hits, hit):
+        assert ok(await answered(task))["status"] == "filled"
+    to_cancel = ok(await answered(cancelled))["order_id"]
+    rest = ok(await answered(partial))["order_id"]
+    assert ok(await ex.cancel_order(maker, to_cancel))["status"] == "cancelled"
+    stats = await _stats(ex)
+    assert stats.batches - stats_before.batches <= 3  # the held five in one batch
+    rows = {str(r["id"]): (r["status"], D(r["remaining_quantity"]), D(r["reserved"]))
+            for r in await ex.db.fetch_all(
+                "SELECT id, status, remaining_quantity, reserved FROM orders "
+                "WHERE user_id = :u", {"u": uuid.UUID(maker)})}
+    assert rows == {first["order_id"]: ("filled", 0, 0),
+                    to_cancel: ("cancelled", D("0.1"), 0),
+                    rest: ("partially_filled", D("0.3"), D("0.3"))}
+    await assert_sound(ex)
