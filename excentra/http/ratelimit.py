@@ -40,11 +40,13 @@ DEFAULT_POLICIES: Mapping[str, Policy] = {
     "orderbook": Policy(120, 60),
     "ticker": Policy(120, 60),
     "trades": Policy(120, 60),
+    "candles": Policy(120, 60),
     "orders": Policy(60, 60),
     "deposit": Policy(60, 60 * 60),
     "withdraw": Policy(60, 60 * 60),
 }
-"""The original's policies (reference §1.13), by route name."""
+"""The original's policies (reference §1.13), by route name; ``candles`` (our addition)
+is limited like the other public market reads."""
 
 _MAX_KEYS = 100_000
 """Windows kept before expired ones are swept (the original never evicted: unbounded)."""

@@ -71,3 +71,19 @@ async def test_order_rate_limit_per_user_with_headers(limited: Api) -> None:
     r = await limited.client.get("/api/v1/orders", headers=alice)
     assert r.status_code == 200  # unlimited route
     assert "x-ratelimit-limit" not in r.headers
+
+
+async def test_public_market_reads_are_limited_per_ip(database_url: str) -> None:
+    policies = {**DEFAULT_POLICIES, "candles": Policy(2, 60)}
+    app = create_app(settings_for(database_url, rate_limits=policies),
+                     passwords=FAST_PASSWORDS)
+    async for api in running_api(app):
+        for _ in range(2):
+            r = await api.client.get("/api/v1/candles/BTC-USDT")
+            assert (r.status_code, r.json()) == (200, [])
+        r = await api.client.get("/api/v1/candles/BTC-USDT")
+        assert r.status_code == 429
+        assert r.headers["x-ratelimit-remaining"] == "0"
+        r = await api.client.get("/api/v1/candles/BTC-USDT",
+                                 headers={"X-Forwarded-For": "203.0.113.9"})
+        assert r.status_code == 200  # another client behind the trusted proxy (loopback)

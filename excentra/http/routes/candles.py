@@ -40,10 +40,13 @@ def candle_json(c: Candle) -> dict[str, Any]:
 
 @operation("get_candles", "Market Data", "OHLCV candles of a pair, oldest first (the most "
            "recent buckets that had trades)", params=[SYMBOL, INTERVAL, LIMIT],
-           responses={200: array_of(CANDLE)})
+           rate_limited=True, responses={200: array_of(CANDLE)})
 async def get_candles(request: Request) -> Response:
     services: Services = request.state.services
     interval, limit = INTERVALS[INTERVAL.get(request)], LIMIT.get(request)
+    # Limited like the other public market reads: a long-interval query reads every trade
+    # of the buckets it returns (candles are computed from the trades table).
+    services.limiter.check(request, "candles")
     pair = market_pair(services, SYMBOL.get(request))
     found = await candles(services.db, pair.id, interval, limit)
     return json([candle_json(c) for c in found])
