@@ -91,7 +91,7 @@ def parse_rate_limits(text: str) -> dict[str, Policy]:
         if name.strip() not in DEFAULT_POLICIES or not limit.isdigit() or not window.isdigit():
             raise ValueError(f"RATE_LIMITS item {item!r}: expected NAME=LIMIT/SECONDS with "
                              f"NAME one of {', '.join(DEFAULT_POLICIES)}")
-        policies[name.strip()] = Policy(int(limit), float(window))
+        policies[name.strip()] = Policy(int(limit), int(window))
     return policies
 
 

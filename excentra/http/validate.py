@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from excentra.http.catalog import Catalog
-from excentra.http.errors import bad_request
+from excentra.http.errors import bad_request, unprocessable
+from excentra.http.symbols import path_symbol
 
 
 def places(value: Decimal) -> int:
@@ -22,3 +24,16 @@ def check_places(catalog: Catalog, name: str, value: Decimal, asset: str) -> Non
     if info is not None and places(value) > info.decimals:
         raise bad_request(f"{name} has more decimal places than {asset} allows "
                           f"({info.decimals} decimals)")
+
+
+def pair_filter(catalog: Catalog, text: str | None) -> uuid.UUID | None:
+    """The ``pair`` query filter of the order and trade lists (hyphen form): the pair's id,
+    ``None`` when absent; 400 for a malformed symbol, 422 for an unknown or inactive pair
+    (the original's messages)."""
+    if text is None:
+        return None
+    symbol = path_symbol(text)
+    pair = catalog.active_pair(symbol)
+    if pair is None:
+        raise unprocessable(f"Invalid pair symbol: {symbol}")
+    return pair.id

@@ -22,8 +22,8 @@ from excentra.http.errors import bad_request, not_found, rejection, unprocessabl
 from excentra.http.openapi import array_of, operation, ref, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
-from excentra.http.symbols import path_symbol, slash_symbol
-from excentra.http.validate import check_places
+from excentra.http.symbols import slash_symbol
+from excentra.http.validate import check_places, pair_filter
 
 API = "/api/v1"
 STATUSES = ("open", "partially_filled", "filled", "cancelled")
@@ -163,7 +163,7 @@ async def get_orders(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
     statuses = _statuses(STATUS_PARAM.get(request))
-    pair_id = _pair_filter(services, PAIR_PARAM.get(request))
+    pair_id = pair_filter(services.catalog, PAIR_PARAM.get(request))
     page, limit = f.PAGE.get(request), f.LIMIT.get(request)
     rows, total = await list_orders(
         services.db, uuid.UUID(principal.user_id), statuses=statuses, pair_id=pair_id,
@@ -182,14 +182,6 @@ def _statuses(text: str | None) -> list[str]:
     return wanted
 
 
-def _pair_filter(services: Services, text: str | None) -> uuid.UUID | None:
-    if text is None:
-        return None
-    symbol = path_symbol(text)
-    pair = services.catalog.active_pair(symbol)
-    if pair is None:
-        raise unprocessable(f"Invalid pair symbol: {symbol}")
-    return pair.id
 
 
 async def _own_order(request: Request, user_id: str) -> Row:

@@ -16,11 +16,12 @@ from excentra.engine.precision import EXACT
 from excentra.http import fields as f
 from excentra.http.auth import require_user
 from excentra.http.catalog import PairInfo
-from excentra.http.errors import bad_request, unprocessable
+from excentra.http.errors import bad_request
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
 from excentra.http.symbols import path_symbol
+from excentra.http.validate import pair_filter
 
 API = "/api/v1"
 
@@ -94,7 +95,7 @@ async def get_my_trades(request: Request) -> Response:
     services: Services = request.state.services
     page, limit = f.PAGE.get(request), f.LIMIT.get(request)
     descending = f.ORDER.get(request) == "desc"
-    pair_id = _pair_filter(services, PAIR_PARAM.get(request))
+    pair_id = pair_filter(services.catalog, PAIR_PARAM.get(request))
     rows, total = await user_trades(services.db, uuid.UUID(principal.user_id),
                                     pair_id=pair_id, page=page, limit=limit,
                                     descending=descending)
@@ -102,15 +103,6 @@ async def get_my_trades(request: Request) -> Response:
                  "total": total})
 
 
-def _pair_filter(services: Services, text: str | None) -> uuid.UUID | None:
-    """The ``pair`` filter, with the orders list's messages."""
-    if text is None:
-        return None
-    symbol = path_symbol(text)
-    pair = services.catalog.active_pair(symbol)
-    if pair is None:
-        raise unprocessable(f"Invalid pair symbol: {symbol}")
-    return pair.id
 
 
 routes = [
