@@ -65,6 +65,16 @@ class Api:
             assert isinstance(outcome, dict), outcome
         return user_id, headers
 
+    async def limit(self, headers: dict[str, str], side: str, price: str, quantity: str,
+                    symbol: str = "BTC/USDT") -> dict[str, Any]:
+        """Place a limit order through the API; its (200) answer."""
+        r = await self.client.post("/api/v1/orders", headers=headers, json={
+            "symbol": symbol, "side": side, "order_type": "limit", "price": price,
+            "quantity": quantity})
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
     @property
     def _made(self) -> list[str]:
         made: list[str] = self.__dict__.setdefault("_made_list", [])

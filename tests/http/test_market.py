@@ -25,14 +25,6 @@ D = Decimal
 BOOK = "/api/v1/orderbook/BTC-USDT"
 
 
-async def place(api: Api, headers: Headers, side: str, price: str, quantity: str,
-                symbol: str = "BTC/USDT") -> dict[str, Any]:
-    r = await api.client.post("/api/v1/orders", headers=headers, json={
-        "symbol": symbol, "side": side, "order_type": "limit", "price": price,
-        "quantity": quantity})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def traders(api: Api) -> tuple[Headers, Headers]:
@@ -44,8 +36,8 @@ async def traders(api: Api) -> tuple[Headers, Headers]:
 async def trade(api: Api, seller: Headers, buyer: Headers, price: str, quantity: str,
                 at: datetime | None = None, symbol: str = "BTC/USDT") -> None:
     """One trade (the buyer takes); moved back to ``at`` when given."""
-    await place(api, seller, "sell", price, quantity, symbol)
-    assert (await place(api, buyer, "buy", price, quantity, symbol))["status"] == "filled"
+    await api.limit(seller, "sell", price, quantity, symbol)
+    assert (await api.limit(buyer, "buy", price, quantity, symbol))["status"] == "filled"
     if at is not None:
         await backdate(api, symbol, 1, at)
 
@@ -79,7 +71,7 @@ async def test_orderbook_aggregates_levels_in_price_order(api: Api) -> None:
             (s1, "sell", "103", "0.05"), (s2, "sell", "102", "0.04"),
             (b1, "buy", "99", "0.1"), (b2, "buy", "99", "0.2"),
             (b1, "buy", "97.5", "0.01"), (b2, "buy", "98", "0.3")):
-        await place(api, headers, side, price, qty)
+        await api.limit(headers, side, price, qty)
     r = await api.client.get(BOOK)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -95,7 +87,7 @@ async def test_orderbook_aggregates_levels_in_price_order(api: Api) -> None:
     r = await api.client.get(BOOK, params={"levels": 0})
     assert (r.json()["bids"], r.json()["asks"]) == ([], [])
     # a partial fill takes from the first order at the level: the level shows what remains
-    await place(api, b1, "buy", "101", "0.015")
+    await api.limit(b1, "buy", "101", "0.015")
     r = await api.client.get(BOOK, params={"levels": 1})
     assert levels(r.json()["asks"]) == [(D(101), D("0.015"))]
 
@@ -105,9 +97,9 @@ async def test_orderbook_seq_grows_by_one_per_command(api: Api) -> None:
     before = (await api.client.get(BOOK)).json()
     assert before == {"symbol": "BTC/USDT", "bids": [], "asks": [], "seq": before["seq"]}
     assert isinstance(before["seq"], int)
-    await place(api, seller, "sell", "100", "0.01")
-    await place(api, seller, "sell", "100.5", "0.01")
-    await place(api, buyer, "buy", "101", "0.02")  # two fills, one command
+    await api.limit(seller, "sell", "100", "0.01")
+    await api.limit(seller, "sell", "100.5", "0.01")
+    await api.limit(buyer, "buy", "101", "0.02")  # two fills, one command
     after = (await api.client.get(BOOK)).json()
     assert after["seq"] == before["seq"] + 3
     assert (after["bids"], after["asks"]) == ([], [])
@@ -242,9 +234,9 @@ async def candle_trades(api: Api) -> int:
     await trade(api, seller, buyer, "105", "0.02", at + timedelta(seconds=59.999999))
     await trade(api, seller, buyer, "100", "0.01", at)
     await trade(api, seller, buyer, "99", "0.03", at + timedelta(seconds=60))
-    await place(api, seller, "sell", "101", "0.01")
-    await place(api, seller, "sell", "102", "0.01")
-    await place(api, buyer, "buy", "102", "0.02")  # two trades, one timestamp
+    await api.limit(seller, "sell", "101", "0.01")
+    await api.limit(seller, "sell", "102", "0.01")
+    await api.limit(buyer, "buy", "102", "0.02")  # two trades, one timestamp
     await backdate(api, "BTC/USDT", 2, at + timedelta(seconds=125))
     return start
 

@@ -18,14 +18,6 @@ pytestmark = pytest.mark.asyncio
 Headers = dict[str, str]
 
 
-async def order(api: Api, headers: Headers, side: str, price: str, quantity: str,
-                symbol: str = "BTC/USDT") -> dict[str, Any]:
-    r = await api.client.post("/api/v1/orders", headers=headers, json={
-        "symbol": symbol, "side": side, "order_type": "limit", "price": price,
-        "quantity": quantity})
-    assert r.status_code == 200, r.text
-    body: dict[str, Any] = r.json()
-    return body
 
 
 async def traders(api: Api) -> tuple[Headers, Headers]:
@@ -37,8 +29,8 @@ async def traders(api: Api) -> tuple[Headers, Headers]:
 
 async def cross(api: Api, seller: Headers, buyer: Headers, price: str, quantity: str,
                 symbol: str = "BTC/USDT") -> None:
-    await order(api, seller, "sell", price, quantity, symbol)
-    placed = await order(api, buyer, "buy", price, quantity, symbol)
+    await api.limit(seller, "sell", price, quantity, symbol)
+    placed = await api.limit(buyer, "buy", price, quantity, symbol)
     assert placed["status"] == "filled", placed
 
 
@@ -69,9 +61,9 @@ async def test_recent_trades_newest_first_with_fields(api: Api) -> None:
 async def test_trades_of_one_order_newest_first_by_seq(api: Api) -> None:
     """One buy sweeping two asks: both trades share created_at; the later fill is newer."""
     seller, buyer = await traders(api)
-    await order(api, seller, "sell", "100", "0.01")
-    await order(api, seller, "sell", "101", "0.02")
-    await order(api, buyer, "buy", "101", "0.03")
+    await api.limit(seller, "sell", "100", "0.01")
+    await api.limit(seller, "sell", "101", "0.02")
+    await api.limit(buyer, "buy", "101", "0.03")
     r = await api.client.get("/api/v1/trades/BTC-USDT")
     trades = r.json()
     assert trades[0]["created_at"] == trades[1]["created_at"]
@@ -80,8 +72,8 @@ async def test_trades_of_one_order_newest_first_by_seq(api: Api) -> None:
 
 async def test_taker_side_sell(api: Api) -> None:
     seller, buyer = await traders(api)
-    await order(api, buyer, "buy", "100", "0.01")
-    await order(api, seller, "sell", "100", "0.01")
+    await api.limit(buyer, "buy", "100", "0.01")
+    await api.limit(seller, "sell", "100", "0.01")
     [trade] = (await api.client.get("/api/v1/trades/BTC-USDT")).json()
     assert trade["taker_side"] == "sell"
 

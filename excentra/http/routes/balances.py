@@ -14,7 +14,7 @@ from excentra.actors.ledger import Rejected
 from excentra.db.orders import balances_of
 from excentra.engine import RejectCode
 from excentra.http import fields as f
-from excentra.http.auth import require_active, require_user
+from excentra.http.auth import Principal, require_active, require_user
 from excentra.http.errors import bad_request, rejection, unprocessable
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json
@@ -72,14 +72,22 @@ def _active_asset(services: Services, text: str) -> str:
     return asset
 
 
+async def _transfer(request: Request,
+                    route: str) -> tuple[Principal, dict[str, Any], Services]:
+    """What deposit and withdraw check first, in the original's order: the caller (not
+    suspended), the body's shape, then the per-user rate limit."""
+    principal = require_active(request)
+    body = await TRANSFER.read(request)
+    services: Services = request.state.services
+    services.limiter.check(request, route, principal.user_id)
+    return principal, body, services
+
+
 @operation("deposit", "Balances", "Credit a demo deposit (capped per request)",
            access="user", body=TRANSFER, rate_limited=True,
            responses={200: BALANCE, 403: "Error", 503: "Error"})
 async def deposit(request: Request) -> Response:
-    principal = require_active(request)
-    body = await TRANSFER.read(request)
-    services: Services = request.state.services
-    services.limiter.check(request, "deposit", principal.user_id)
+    principal, body, services = await _transfer(request, "deposit")
     amount: Decimal = body["amount"]
     if amount <= 0:
         raise bad_request("Amount must be greater than zero")
@@ -99,10 +107,7 @@ async def deposit(request: Request) -> Response:
            access="user", body=TRANSFER, rate_limited=True,
            responses={200: BALANCE, 403: "Error", 503: "Error"})
 async def withdraw(request: Request) -> Response:
-    principal = require_active(request)
-    body = await TRANSFER.read(request)
-    services: Services = request.state.services
-    services.limiter.check(request, "withdraw", principal.user_id)
+    principal, body, services = await _transfer(request, "withdraw")
     amount: Decimal = body["amount"]
     if amount < 0:
         raise bad_request("Amount cannot be less than Zero")
