@@ -3,7 +3,8 @@
 Generates the shared workload, replays it through the engine with every feature on (Decimal
 input checked against the pair's grid, a user id per order so self-trade prevention is
 checked on every fill, every event materialised), and prints the ratio to ``run_ref.py``
-measured in the same run. Only the replay loop is timed, as in ``run_ref.py``.
+measured in the same run. Only the replay loop is timed, as in ``run_ref.py``. The engine
+runs as installed: compiled with mypyc (the default), or interpreted (``EXCENTRA_PURE=1``).
 
 Correctness is checked outside the clock: an untimed replay counts the trades and traded
 quantity from the events and must match the workload's ``expected.json`` (trades, traded
@@ -24,7 +25,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from excentra.bench.common import key_values, run_json, shared_bench_dir
-from excentra.engine import OrderBook, PairSpec, Side, TradeExecuted
+from excentra.engine import COMPILED, OrderBook, PairSpec, Side, TradeExecuted
 
 log = logging.getLogger("excentra.bench.engine")
 
@@ -139,8 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         ref_int = {"ops_per_sec": round(statistics.median(int_rates))}
     ours = statistics.median(rates)
     base = ref["ops_per_sec"]
+    mode = "mypyc-compiled" if COMPILED else "interpreted (installed with EXCENTRA_PURE=1)"
     print(f"engine           {ours:>10,.0f} ops/s  (median of {a.runs}; {len(ops):,} ops, "
-          f"{expected['trades']:,} trades; outcome equals expected.json)")
+          f"{expected['trades']:,} trades; outcome equals expected.json; {mode})")
     print(f"baseline Decimal {base:>10,.0f} ops/s  (median of {a.runs}, interleaved)")
     print(f"baseline int     {ref_int['ops_per_sec']:>10,.0f} ops/s")
     print(key_values({
@@ -151,4 +153,5 @@ def main(argv: list[str] | None = None) -> None:
         "ratio_vs_int": f"{ours / ref_int['ops_per_sec']:.2f}",
         "ops": len(ops),
         "runs": a.runs,
+        "compiled": int(COMPILED),
     }))

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections import deque
 from collections.abc import Hashable, Iterator
-from typing import NamedTuple
+from decimal import Decimal
+from typing import Final, NamedTuple
 
-from excentra.engine.precision import PairSpec
-from excentra.engine.types import Side
+from excentra.engine.precision import CONVERSION_ERRORS, PairSpec
+from excentra.engine.types import BookIntegrityError, Side
 
-BUY, SELL = Side.BUY, Side.SELL
-
-
-class BookIntegrityError(AssertionError):
-    """The book's internal state is inconsistent: a bug, never a rejection."""
+BUY: Final = Side.BUY
+SELL: Final = Side.SELL
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
+_ratio: Final = Decimal.as_integer_ratio
 
 
 class _Order:
@@ -46,10 +46,18 @@ class _Order:
 
 
 class _Level:
-    __slots__ = ("count", "orders", "total")
+    """One price level: a FIFO queue of orders as a list read from ``head`` on.
+
+    Orders before ``head`` have left the book (filled or expired while matching); cancelled
+    orders stay in place with ``remaining == 0`` until matching passes over them. A list
+    and an index rather than a ``deque``: compiled, list indexing is a C array access.
+    """
+
+    __slots__ = ("count", "head", "orders", "total")
 
     def __init__(self) -> None:
-        self.orders: deque[_Order] = deque()
+        self.orders: list[_Order] = []
+        self.head = 0
         self.total = 0
         self.count = 0
 
@@ -98,6 +106,31 @@ class BookState:
         # price / price_step in integers: ticks = n·pnum / (d·pden) for price = n/d
         self._pden, self._pnum = spec.price_ratio
         self._qden, self._qnum = spec.quantity_ratio
+        self._max_ticks = spec.max_ticks
+        self._max_lots = spec.max_lots
+        self._quote_per_tick_lot = spec.quote_per_tick_lot
+
+    # -- input on the grid (the hot path's checks; PairSpec finds the reason to reject) ---
+
+    def _ticks(self, price: Decimal) -> int:
+        """``price`` in ticks if it is a valid limit price on this grid, else 0."""
+        try:  # exact: price = n/d is on the grid iff price/step = n·pnum / (d·pden) is whole
+            n, d = _ratio(price)
+        except CONVERSION_ERRORS:
+            return 0
+        n, d = n * self._pnum, d * self._pden
+        ticks = n // d
+        return ticks if n % d == 0 and 0 < ticks <= self._max_ticks else 0
+
+    def _lots(self, quantity: Decimal) -> int:
+        """``quantity`` in lots if it is a valid order size on this grid, else 0."""
+        try:
+            n, d = _ratio(quantity)
+        except CONVERSION_ERRORS:
+            return 0
+        n, d = n * self._qnum, d * self._qden
+        lots = n // d
+        return lots if n % d == 0 and 0 < lots <= self._max_lots else 0
 
     # -- queries -------------------------------------------------------------------------
 
@@ -160,12 +193,12 @@ class BookState:
         level = _Level()
         if side is BUY:
             self._bids[price] = level
-            heapq.heappush(self._bid_heap, -price)
+            _heappush(self._bid_heap, -price)
             if self._best_bid is None or price > self._best_bid:
                 self._best_bid = price
         else:
             self._asks[price] = level
-            heapq.heappush(self._ask_heap, price)
+            _heappush(self._ask_heap, price)
             if self._best_ask is None or price < self._best_ask:
                 self._best_ask = price
         return level
@@ -176,14 +209,14 @@ class BookState:
             del levels[price]
             if price == self._best_bid:
                 while heap and -heap[0] not in levels:
-                    heapq.heappop(heap)
+                    _heappop(heap)
                 self._best_bid = -heap[0] if heap else None
         else:
             levels, heap = self._asks, self._ask_heap
             del levels[price]
             if price == self._best_ask:
                 while heap and heap[0] not in levels:
-                    heapq.heappop(heap)
+                    _heappop(heap)
                 self._best_ask = heap[0] if heap else None
         if len(heap) > 2 * len(levels) + 64:  # mostly stale entries: rebuild
             heap[:] = [-p for p in levels] if side is BUY else list(levels)
@@ -205,6 +238,8 @@ class BookState:
             heap = [-p for p in self._bid_heap] if side is BUY else self._ask_heap
             _require(set(levels) <= set(heap), f"{side} level missing from the price heap")
             for p, level in self._sorted(side):
+                _require(not any(o.remaining for o in level.orders[:level.head]),
+                         f"{side} level {p}: a live order before the queue's head")
                 live = [o for o in level.orders if o.remaining]
                 _require(bool(live), f"{side} level {p} is empty")
                 _require(level.count == len(live), f"{side} level {p} count")

@@ -11,23 +11,26 @@ they surface (the heap is rebuilt when stale entries outnumber live ones). This 
 the largest single cost on the shared workload. Sorted views (snapshots, scans through a
 limit) sort on demand: O(levels), off the matching path.
 
-A level is a FIFO ``deque`` of ``_Order``s. Cancels are O(1): the order's ``remaining`` is
-set to 0 (dead), its level's totals adjusted, and the deque entry is dropped lazily when it
-reaches the head (or with the level, when its last live order goes). ``_orders`` indexes
-live orders by id, ``_by_user`` by user and id (for the self-cross pre-check).
+A level is a FIFO queue of ``_Order``s: a list read from a head index. Cancels are O(1):
+the order's ``remaining`` is set to 0 (dead), its level's totals adjusted, and matching
+passes over the dead entry when it reaches the head (or it goes with the level, when the
+level's last live order goes). ``_orders`` indexes live orders by id, ``_by_user`` by user
+and id (for the self-cross pre-check).
 
-The hot paths (``place_limit``, ``_take``, ``cancel``) are written for CPython: locals
-hoisted, the common case inline, events built with ``tuple.__new__`` (a third of a
-``NamedTuple`` call). The shared benchmark is the judge of every such line (bench/RESULTS.md).
+This module, ``_state`` and ``events`` are compiled with mypyc at install time (setup.py):
+the annotations are what makes that fast — ``int`` locals become C integers, ``_Order`` and
+``_Level`` C structs, module constants ``Final`` C statics, list indexing a C array access.
+The hot paths (``place_limit``, ``_take``, ``cancel``) keep the common case inline. The
+shared benchmark is the judge of every such line (bench/RESULTS.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from decimal import Decimal
+from typing import Final
 
 from excentra.engine._state import (
-    BookIntegrityError,
     BookLevel,
     BookSnapshot,
     BookState,
@@ -42,8 +45,8 @@ from excentra.engine.events import (
     OrderUpdated,
     TradeExecuted,
 )
-from excentra.engine.precision import CONVERSION_ERRORS
 from excentra.engine.types import (
+    BookIntegrityError,
     CancelReason,
     OrderStatus,
     OrderType,
@@ -55,23 +58,36 @@ from excentra.engine.types import (
 
 __all__ = ["BookIntegrityError", "BookLevel", "BookSnapshot", "OrderBook", "RestingOrder"]
 
-BUY, SELL = Side.BUY, Side.SELL
-LIMIT, MARKET = OrderType.LIMIT, OrderType.MARKET
-OPEN, PARTIAL = OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED
-FILLED, CANCELLED = OrderStatus.FILLED, OrderStatus.CANCELLED
-GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
-EXPIRE_TAKER, EXPIRE_MAKER = StpMode.EXPIRE_TAKER, StpMode.EXPIRE_MAKER
-SELF_TRADE, UNFILLED = CancelReason.SELF_TRADE, CancelReason.UNFILLED
-_new = tuple.__new__
+# Module constants are ``Final``: compiled (see setup.py), each is a C static instead of a
+# lookup in the module's dict on every use.
+BUY: Final = Side.BUY
+SELL: Final = Side.SELL
+LIMIT: Final = OrderType.LIMIT
+MARKET: Final = OrderType.MARKET
+OPEN: Final = OrderStatus.OPEN
+PARTIAL: Final = OrderStatus.PARTIALLY_FILLED
+FILLED: Final = OrderStatus.FILLED
+CANCELLED: Final = OrderStatus.CANCELLED
+GTC: Final = TimeInForce.GTC
+IOC: Final = TimeInForce.IOC
+FOK: Final = TimeInForce.FOK
+EXPIRE_TAKER: Final = StpMode.EXPIRE_TAKER
+EXPIRE_MAKER: Final = StpMode.EXPIRE_MAKER
+SELF_TRADE: Final = CancelReason.SELF_TRADE
+UNFILLED: Final = CancelReason.UNFILLED
+USER: Final = CancelReason.USER
 
 
 # Why matching stopped (plain ints: compared on every order).
-_STOP_SIZE = 1
+_STOP_SIZE: Final = 1
 """The taker's quantity (or budget, to the last affordable lot) is used up."""
-_STOP_BOOK = 2
+_STOP_BOOK: Final = 2
 """No more liquidity within the limit."""
-_STOP_SELF_TRADE = 3
+_STOP_SELF_TRADE: Final = 3
 """Self-trade prevention stopped it."""
+
+_COMPACT_AFTER: Final = 32
+"""A level's queue drops its passed-over front once that is this long and over half of it."""
 
 
 
@@ -96,20 +112,9 @@ class OrderBook(BookState):
         Post-only orders that would take are rejected; IOC remainders are cancelled; FOK
         orders fill entirely or not at all.
         """
-        spec = self.spec
-        try:  # exact: price = n/d is on the grid iff price/step = n·pnum / (d·pden) is whole
-            n, d = price.as_integer_ratio()
-            n, d = n * self._pnum, d * self._pden
-            ticks = n // d
-            off_grid = n % d
-            n, d = quantity.as_integer_ratio()
-            n, d = n * self._qnum, d * self._qden
-            lots = n // d
-            off_grid |= n % d
-        except CONVERSION_ERRORS:
-            return [self._reject_limit(order_id, user_id, price, quantity)]
-        if (off_grid or not 0 < ticks <= spec.max_ticks
-                or not 0 < lots <= spec.max_lots or order_id in self._orders):
+        ticks = self._ticks(price)
+        lots = self._lots(quantity)
+        if not ticks or not lots or order_id in self._orders:
             return [self._reject_limit(order_id, user_id, price, quantity)]
         if side is BUY:
             best = self._best_ask
@@ -117,8 +122,8 @@ class OrderBook(BookState):
         else:
             best = self._best_bid
             crosses = best is not None and best >= ticks
-        accepted = _new(OrderAccepted, (
-            order_id, user_id, side, LIMIT, ticks, lots, None, time_in_force, post_only))
+        accepted = OrderAccepted(
+            order_id, user_id, side, LIMIT, ticks, lots, None, time_in_force, post_only)
         if not crosses and time_in_force is GTC:
             # The common case, inline: a new order joins the back of its level's queue.
             self._arrivals = arrival = self._arrivals + 1
@@ -139,34 +144,33 @@ class OrderBook(BookState):
             self.seq = seq = self.seq + 1
             return [
                 accepted,
-                _new(LevelChanged, (seq, side, ticks, total, count)),
-                _new(OrderUpdated, (order_id, user_id, side, OPEN, 0, lots, 0, None)),
+                LevelChanged(seq, side, ticks, total, count),
+                OrderUpdated(order_id, user_id, side, OPEN, 0, lots, 0, None),
             ]
         if crosses and post_only:
-            return [_new(OrderRejected, (order_id, user_id, RejectCode.POST_ONLY_WOULD_TAKE))]
+            return [OrderRejected(order_id, user_id, RejectCode.POST_ONLY_WOULD_TAKE)]
         events: list[Event] = [accepted]
         left, filled, stop = lots, 0, _STOP_BOOK
         if crosses:
             if time_in_force is FOK and self._fillable(user_id, side, ticks, lots, stp) < lots:
-                events.append(_new(OrderUpdated, (order_id, user_id, side, CANCELLED, 0, 0,
-                                                  lots, CancelReason.FOK_UNFILLABLE)))
+                events.append(OrderUpdated(order_id, user_id, side, CANCELLED, 0, 0,
+                                                  lots, CancelReason.FOK_UNFILLABLE))
                 return events
             left, filled, stop = self._take(order_id, user_id, side, ticks, lots, None, stp,
                                             events)
-        update: tuple[object, ...]
         if left == 0:
-            update = (order_id, user_id, side, FILLED, filled, 0, 0, None)
-        elif time_in_force is GTC and stop is not _STOP_SELF_TRADE:
+            update = OrderUpdated(order_id, user_id, side, FILLED, filled, 0, 0, None)
+        elif time_in_force is GTC and stop != _STOP_SELF_TRADE:
             self._rest(order_id, user_id, side, ticks, lots, left, events)
-            update = (order_id, user_id, side, PARTIAL if filled else OPEN, filled, left, 0,
-                      None)
+            update = OrderUpdated(order_id, user_id, side, PARTIAL if filled else OPEN, filled,
+                                  left, 0, None)
         else:
             # IOC/FOK remainders never rest. Neither does one blocked by its own user's order:
             # resting it would cross the book, so every STP mode cancels it (README, STP).
-            reason = SELF_TRADE if stop is _STOP_SELF_TRADE else (
+            reason = SELF_TRADE if stop == _STOP_SELF_TRADE else (
                 CancelReason.FOK_UNFILLABLE if time_in_force is FOK else UNFILLED)
-            update = (order_id, user_id, side, CANCELLED, filled, 0, left, reason)
-        events.append(_new(OrderUpdated, update))
+            update = OrderUpdated(order_id, user_id, side, CANCELLED, filled, 0, left, reason)
+        events.append(update)
         if len(events) > 2:  # anything between accept and final status changed a level
             self.seq += 1
         return events
@@ -186,24 +190,26 @@ class OrderBook(BookState):
         A budget buys whole lots only; the leftover, less than one lot at the price where it
         stopped, is unspent (and released by whoever reserved it).
         """
-        checked = self.spec.market_amounts(side, quantity, budget)
-        if isinstance(checked, RejectCode):
-            return [_new(OrderRejected, (order_id, user_id, checked))]
+        lots: int | None = self._lots(quantity) if budget is None and quantity is not None else 0
+        units: int | None = None
+        if not lots:  # not the common case: the first precise reason, or a budget
+            checked = self.spec.market_amounts(side, quantity, budget)
+            if isinstance(checked, RejectCode):
+                return [OrderRejected(order_id, user_id, checked)]
+            lots, units = checked
         if order_id in self._orders:
-            return [_new(OrderRejected, (order_id, user_id, RejectCode.DUPLICATE_ORDER_ID))]
-        lots, units = checked
-        events: list[Event] = [_new(OrderAccepted, (
-            order_id, user_id, side, MARKET, None, lots or 0, units, IOC, False))]
+            return [OrderRejected(order_id, user_id, RejectCode.DUPLICATE_ORDER_ID)]
+        events: list[Event] = [OrderAccepted(
+            order_id, user_id, side, MARKET, None, lots or 0, units, IOC, False)]
         left, filled, stop = self._take(order_id, user_id, side, None, lots or 0, units, stp,
                                         events)
-        update: tuple[object, ...]
-        if stop is _STOP_SIZE and filled:
-            update = (order_id, user_id, side, FILLED, filled, 0, 0, None)
+        if stop == _STOP_SIZE and filled:
+            update = OrderUpdated(order_id, user_id, side, FILLED, filled, 0, 0, None)
         else:
-            reason = SELF_TRADE if stop is _STOP_SELF_TRADE else UNFILLED
-            update = (order_id, user_id, side, CANCELLED, filled, 0,
-                      0 if units is not None else left, reason)
-        events.append(_new(OrderUpdated, update))
+            reason = SELF_TRADE if stop == _STOP_SELF_TRADE else UNFILLED
+            update = OrderUpdated(order_id, user_id, side, CANCELLED, filled, 0,
+                             0 if units is not None else left, reason)
+        events.append(update)
         if len(events) > 2:  # anything between accept and final status changed a level
             self.seq += 1
         return events
@@ -212,7 +218,7 @@ class OrderBook(BookState):
         """Cancel a resting order. ``user_id``, when given, must own it (else not found)."""
         o = self._orders.get(order_id)
         if o is None or (user_id is not None and o.user != user_id):
-            return [_new(OrderRejected, (order_id, user_id, RejectCode.ORDER_NOT_FOUND))]
+            return [OrderRejected(order_id, user_id, RejectCode.ORDER_NOT_FOUND)]
         self.seq = seq = self.seq + 1
         del self._orders[order_id]
         own = self._by_user[o.user]  # self._disown, inline on the hot path
@@ -227,9 +233,9 @@ class OrderBook(BookState):
         if count == 0:
             self._drop_level(side, price)
         return [
-            _new(OrderUpdated, (order_id, o.user, side, CANCELLED, o.quantity - left, 0, left,
-                                CancelReason.USER)),
-            _new(LevelChanged, (seq, side, price, total, count)),
+            OrderUpdated(order_id, o.user, side, CANCELLED, o.quantity - left, 0, left,
+                                USER),
+            LevelChanged(seq, side, price, total, count),
         ]
 
     def restore(self, order: RestingOrder) -> None:
@@ -274,7 +280,7 @@ class OrderBook(BookState):
         level.count += 1
         self._orders[order_id] = o
         self._by_user.setdefault(user_id, {})[order_id] = o
-        events.append(_new(LevelChanged, (self.seq + 1, side, price, level.total, level.count)))
+        events.append(LevelChanged(self.seq + 1, side, price, level.total, level.count))
 
     def _take(
         self,
@@ -297,7 +303,7 @@ class OrderBook(BookState):
         maker_side = SELL if buy else BUY
         levels = self._asks if buy else self._bids
         orders, by_user = self._orders, self._by_user
-        k = self.spec.quote_per_tick_lot
+        k = self._quote_per_tick_lot
         by_budget = budget is not None
         left: int = budget if budget is not None else lots
         append = events.append
@@ -311,27 +317,29 @@ class OrderBook(BookState):
                 break
             level = levels[px]
             queue = level.orders
+            head = level.head
+            end = len(queue)
             before = level.total
             cost = px * k  # quote units per lot at this level
             if by_budget and left < cost:
                 break  # not one more whole lot is affordable: the budget is used up
-            while left and queue:
-                maker = queue[0]
+            while left and head < end:
+                maker = queue[head]
                 have = maker.remaining
                 if not have:
-                    queue.popleft()  # cancelled earlier: dropped lazily
+                    head += 1  # cancelled earlier: passed over lazily
                     continue
                 mid, muser = maker.id, maker.user
                 if muser == taker_user:
                     if stp is not EXPIRE_TAKER:
-                        queue.popleft()
+                        head += 1
                         self._disown(maker)
                         del orders[mid]
                         maker.remaining = 0
                         level.total -= have
                         level.count -= 1
-                        append(_new(OrderUpdated, (mid, muser, maker_side, CANCELLED,
-                                                   maker.quantity - have, 0, have, SELF_TRADE)))
+                        append(OrderUpdated(mid, muser, maker_side, CANCELLED,
+                                              maker.quantity - have, 0, have, SELF_TRADE))
                         if stp is EXPIRE_MAKER:
                             continue
                     stop = _STOP_SELF_TRADE
@@ -345,11 +353,11 @@ class OrderBook(BookState):
                     fill = have if have <= left else left
                     left -= fill
                 filled += fill
-                append(_new(TradeExecuted, (mid, taker_id, muser, taker_user, side, px, fill,
-                                            fill * cost)))
+                append(TradeExecuted(mid, taker_id, muser, taker_user, side, px, fill,
+                                    fill * cost))
                 level.total -= fill
                 if fill == have:
-                    queue.popleft()
+                    head += 1
                     maker.remaining = 0
                     level.count -= 1
                     del orders[mid]
@@ -357,18 +365,22 @@ class OrderBook(BookState):
                     del own[mid]
                     if not own:
                         del by_user[muser]
-                    append(_new(OrderUpdated, (mid, muser, maker_side, FILLED, maker.quantity,
-                                               0, 0, None)))
+                    append(OrderUpdated(mid, muser, maker_side, FILLED, maker.quantity,
+                                          0, 0, None))
                 else:
                     have -= fill
                     maker.remaining = have
-                    append(_new(OrderUpdated, (mid, muser, maker_side, PARTIAL,
-                                               maker.quantity - have, have, 0, None)))
+                    append(OrderUpdated(mid, muser, maker_side, PARTIAL,
+                                          maker.quantity - have, have, 0, None))
+            if head > _COMPACT_AFTER and 2 * head > end:
+                del queue[:head]  # drop the passed-over front: amortised O(1) per order
+                head = 0
+            level.head = head
             if level.total != before:  # STP may stop at the level's first order, untouched
-                append(_new(LevelChanged, (seq, maker_side, px, level.total, level.count)))
+                append(LevelChanged(seq, maker_side, px, level.total, level.count))
             if level.count == 0:
                 self._drop_level(maker_side, px)
-            if stop is _STOP_SELF_TRADE or (left and level.count):
+            if stop == _STOP_SELF_TRADE or (left and level.count):
                 break  # stopped inside this level: by STP, or a budget too small for a lot
         return left, filled, stop
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class BookIntegrityError(AssertionError):
+    """The book's internal state is inconsistent: a bug, never a rejection."""
+
+
 class Side(StrEnum):
     BUY = "buy"
     SELL = "sell"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import os
 
 import pytest
 
 from excentra.engine import (
+    COMPILED,
     BookIntegrityError,
     BookLevel,
     CancelReason,
@@ -429,9 +432,21 @@ def test_seq_grows_by_one_per_book_change_only() -> None:
 
 
 def test_events_are_immutable() -> None:
+    if not COMPILED:
+        pytest.skip("interpreted engine (EXCENTRA_PURE=1): mypy's Final check guards events; "
+                    "CI runs compiled (test_ci_runs_the_compiled_engine)")
     event = book().place_limit("b", "u", BUY, D("1"), D("1"))[0]
     with pytest.raises(AttributeError):
         event.price = 5  # type: ignore[misc]
+
+
+def test_ci_runs_the_compiled_engine() -> None:
+    if not os.environ.get("CI"):
+        pytest.skip("outside CI the engine may be installed interpreted (EXCENTRA_PURE=1)")
+    assert COMPILED
+
+
+def test_pair_spec_is_immutable() -> None:
     spec = book().spec
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.price_step = D(1)  # type: ignore[misc]
@@ -468,3 +483,42 @@ def test_restore_rebuilds_priority_without_matching() -> None:
         b.restore(RestingOrder("s1", "a", SELL, 10100, 1, 1))  # duplicate
     trades = of(TradeExecuted, b.place_limit("t", "c", BUY, D("100"), D("1")))
     assert [t.maker_order_id for t in trades] == ["s1", "s2"]
+
+
+def test_events_compare_hash_and_print_by_their_fields() -> None:
+    a = OrderRejected("o", "u", RejectCode.ORDER_NOT_FOUND)
+    same = OrderRejected(order_id="o", user_id="u", code=RejectCode.ORDER_NOT_FOUND)
+    assert a == same
+    assert hash(a) == hash(same)
+    assert a != OrderRejected("o", "v", RejectCode.ORDER_NOT_FOUND)
+    assert a != ("o", "u", RejectCode.ORDER_NOT_FOUND)  # not a tuple: no accidental equality
+    assert repr(a) == ("OrderRejected(order_id='o', user_id='u', "
+                       "code=<RejectCode.ORDER_NOT_FOUND: 'order_not_found'>)")
+    assert a.values() == ("o", "u", RejectCode.ORDER_NOT_FOUND)
+    match LevelChanged(7, SELL, 101, 5, 2):
+        case LevelChanged(seq, side, price=p, orders=n):
+            assert (seq, side, p, n) == (7, SELL, 101, 2)
+        case _:
+            pytest.fail("positional and keyword patterns follow the fields")
+
+
+def test_a_busy_level_keeps_fifo_and_drops_its_passed_over_front() -> None:
+    """Matching passes over filled and cancelled orders; the queue sheds them in bulk."""
+    b = book()
+    for i in range(200):
+        b.place_limit(f"a{i}", f"m{i}", SELL, D("100"), D("1"))
+        if i % 3 == 0:
+            b.cancel(f"a{i}")
+    sizes = []
+    for i in range(1, 199):
+        if i % 3 == 0:
+            continue
+        trade = one(TradeExecuted, b.place_market(f"t{i}", "taker", BUY, quantity=D("1")))
+        assert trade.maker_order_id == f"a{i}"  # FIFO: the oldest live order each time
+        b.validate()
+        sizes.append(len(b._asks[10000].orders))  # the level lives throughout
+    assert len(b) == 1
+    assert b.order("a199") is not None
+    shrinks = sum(after < before for before, after in itertools.pairwise(sizes))
+    assert shrinks >= 2  # the passed-over front was dropped, more than once
+    assert sizes[-1] <= 2 * 32  # and what is left is bounded by the compaction rule

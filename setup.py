@@ -1,0 +1,21 @@
+"""Compiles the matching engine with mypyc at install time; everything else is pure Python.
+
+The engine's three hot modules are plain, strictly typed Python; mypyc turns them into a C
+extension that runs the shared benchmark about twice as fast (bench/RESULTS.md). The same
+sources run unchanged, interpreted, when ``EXCENTRA_PURE=1`` is set at install time (no C
+compiler needed); ``excentra.engine.COMPILED`` says which one is running.
+"""
+
+import os
+
+from setuptools import setup
+
+ENGINE = ["excentra/engine/_state.py", "excentra/engine/book.py", "excentra/engine/events.py"]
+
+ext_modules = []
+if os.environ.get("EXCENTRA_PURE") != "1":
+    from mypyc.build import mypycify
+
+    ext_modules = mypycify(ENGINE, opt_level="3", debug_level="1", group_name="excentra_engine")
+
+setup(ext_modules=ext_modules)
