@@ -90,7 +90,6 @@ _COMPACT_AFTER: Final = 32
 """A level's queue drops its passed-over front once that is this long and over half of it."""
 
 
-
 class OrderBook(BookState):
     """The order book and matching engine of one pair."""
 
@@ -153,8 +152,8 @@ class OrderBook(BookState):
         left, filled, stop = lots, 0, _STOP_BOOK
         if crosses:
             if time_in_force is FOK and self._fillable(user_id, side, ticks, lots, stp) < lots:
-                events.append(OrderUpdated(order_id, user_id, side, CANCELLED, 0, 0,
-                                                  lots, CancelReason.FOK_UNFILLABLE))
+                events.append(OrderUpdated(order_id, user_id, side, CANCELLED, 0, 0, lots,
+                                           CancelReason.FOK_UNFILLABLE))
                 return events
             left, filled, stop = self._take(order_id, user_id, side, ticks, lots, None, stp,
                                             events)
@@ -190,9 +189,11 @@ class OrderBook(BookState):
         A budget buys whole lots only; the leftover, less than one lot at the price where it
         stopped, is unspent (and released by whoever reserved it).
         """
+        # The common case inline: sized by a valid quantity. Otherwise the spec finds the
+        # first precise reason to reject, or converts the budget.
         lots: int | None = self._lots(quantity) if budget is None and quantity is not None else 0
         units: int | None = None
-        if not lots:  # not the common case: the first precise reason, or a budget
+        if not lots:
             checked = self.spec.market_amounts(side, quantity, budget)
             if isinstance(checked, RejectCode):
                 return [OrderRejected(order_id, user_id, checked)]
@@ -208,7 +209,7 @@ class OrderBook(BookState):
         else:
             reason = SELF_TRADE if stop == _STOP_SELF_TRADE else UNFILLED
             update = OrderUpdated(order_id, user_id, side, CANCELLED, filled, 0,
-                             0 if units is not None else left, reason)
+                                  0 if units is not None else left, reason)
         events.append(update)
         if len(events) > 2:  # anything between accept and final status changed a level
             self.seq += 1
@@ -233,8 +234,7 @@ class OrderBook(BookState):
         if count == 0:
             self._drop_level(side, price)
         return [
-            OrderUpdated(order_id, o.user, side, CANCELLED, o.quantity - left, 0, left,
-                                USER),
+            OrderUpdated(order_id, o.user, side, CANCELLED, o.quantity - left, 0, left, USER),
             LevelChanged(seq, side, price, total, count),
         ]
 
@@ -339,7 +339,7 @@ class OrderBook(BookState):
                         level.total -= have
                         level.count -= 1
                         append(OrderUpdated(mid, muser, maker_side, CANCELLED,
-                                              maker.quantity - have, 0, have, SELF_TRADE))
+                                            maker.quantity - have, 0, have, SELF_TRADE))
                         if stp is EXPIRE_MAKER:
                             continue
                     stop = _STOP_SELF_TRADE
@@ -354,7 +354,7 @@ class OrderBook(BookState):
                     left -= fill
                 filled += fill
                 append(TradeExecuted(mid, taker_id, muser, taker_user, side, px, fill,
-                                    fill * cost))
+                                     fill * cost))
                 level.total -= fill
                 if fill == have:
                     head += 1
@@ -365,13 +365,13 @@ class OrderBook(BookState):
                     del own[mid]
                     if not own:
                         del by_user[muser]
-                    append(OrderUpdated(mid, muser, maker_side, FILLED, maker.quantity,
-                                          0, 0, None))
+                    append(OrderUpdated(mid, muser, maker_side, FILLED, maker.quantity, 0, 0,
+                                        None))
                 else:
                     have -= fill
                     maker.remaining = have
                     append(OrderUpdated(mid, muser, maker_side, PARTIAL,
-                                          maker.quantity - have, have, 0, None))
+                                        maker.quantity - have, have, 0, None))
             if head > _COMPACT_AFTER and 2 * head > end:
                 del queue[:head]  # drop the passed-over front: amortised O(1) per order
                 head = 0
