@@ -36,21 +36,47 @@ class Principal:
 
 
 class Tokens:
+    """Issues and checks access tokens.
+
+    Checking one with pyjwt (base64, JSON, key preparation, HMAC) was the largest single
+    cost of an authenticated request (bench/RESULTS.md, HTTP). A client sends the same
+    token until it expires, so tokens that verified are remembered with their ``exp``: a
+    repeat is a dict lookup and the same expiry rule. Keyed by the whole token, signature
+    included, so only a byte-identical token hits; the claims of a token cannot change.
+    Suspension and revocation are not in the token and are checked per request as before
+    (``require_active``).
+    """
+
+    CACHE_SIZE = 10_000
+    """Verified tokens remembered; past this the oldest is forgotten (verified again)."""
+
     def __init__(self, secret: str, ttl: int = ACCESS_TOKEN_TTL) -> None:
         self._secret = secret
         self.ttl = ttl
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def access(self, user_id: uuid.UUID | str, role: str) -> str:
         claims = {"user_id": str(user_id), "role": role, "exp": int(time.time()) + self.ttl}
         return jwt.encode(claims, self._secret, algorithm="HS256", headers={"typ": "JWT"})
 
     def decode(self, token: str) -> Principal | None:
+        known = self._verified.get(token)
+        if known is not None:
+            principal, exp = known
+            if exp > time.time() - LEEWAY:  # pyjwt's rule: expired once exp <= now - leeway
+                return principal
+            del self._verified[token]
+            return None
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], leeway=LEEWAY,
                                 options={"require": ["exp", "user_id", "role"]})
-            return Principal(str(uuid.UUID(str(claims["user_id"]))), str(claims["role"]))
+            principal = Principal(str(uuid.UUID(str(claims["user_id"]))), str(claims["role"]))
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
+        if len(self._verified) >= self.CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (principal, int(claims["exp"]))
+        return principal
 
 
 def new_opaque_token() -> tuple[str, str]:
