@@ -27,7 +27,7 @@ import databases
 
 from excentra.db import _sqlite
 from excentra.db.url import Dialect, dialect_of, resolve_url
-from excentra.db.values import ColumnType, decode_row, encode_values, from_db, to_db
+from excentra.db.values import ColumnType, decode_row, from_db, to_db
 
 Row = dict[str, Any]
 
@@ -151,9 +151,7 @@ class Database:
         types: Mapping[str, ColumnType] | None = None,
     ) -> list[Row]:
         """All result rows, with the columns in ``types`` decoded."""
-        with _translated_errors():
-            records = await self._db.fetch_all(self._checked(sql), self._encode(values))
-        return [self._row(record, types) for record in records]
+        return [self._row(record, types) for record in await self._query(sql, values)]
 
     async def fetch_one(
         self,
@@ -163,9 +161,8 @@ class Database:
         types: Mapping[str, ColumnType] | None = None,
     ) -> Row | None:
         """The first result row, or ``None``."""
-        with _translated_errors():
-            record = await self._db.fetch_one(self._checked(sql), self._encode(values))
-        return None if record is None else self._row(record, types)
+        records = await self._query(sql, values)
+        return self._row(records[0], types) if records else None
 
     async def fetch_val(
         self,
@@ -175,20 +172,49 @@ class Database:
         as_type: ColumnType | None = None,
     ) -> Any:
         """The first column of the first row (``None`` if no row), decoded as ``as_type``."""
-        with _translated_errors():
-            raw = await self._db.fetch_val(self._checked(sql), self._encode(values))
+        records = await self._query(sql, values)
+        raw = next(iter(records[0].values()), None) if records else None
         return raw if as_type is None else from_db(raw, as_type)
 
     async def execute(self, sql: str, values: Mapping[str, object] | None = None) -> None:
-        """Run one statement. For ids or affected rows use ``RETURNING`` with ``fetch_*``:
-        ``databases`` returns different things here per backend."""
-        with _translated_errors():
-            await self._db.execute(self._checked(sql), self._encode(values))
+        """Run one statement. For ids or affected rows use ``RETURNING`` with ``fetch_*``."""
+        await self._query(sql, values)
 
     async def execute_many(self, sql: str, values: Sequence[Mapping[str, object]]) -> None:
         """Run one statement once per parameter set (in the task's connection)."""
+        async with self._db.connection():
+            for one in values:
+                await self._query(sql, one)
+
+    async def _query(self, sql: str, values: Mapping[str, object] | None) -> list[Any]:
+        """Run ``sql`` on the task's connection straight through the driver.
+
+        ``databases`` would wrap the text in SQLAlchemy's ``text()`` and compile it on every
+        call; ``py-spy --gil`` put that compilation at a quarter of the order pipeline's
+        GIL time (bench/RESULTS.md). Here the ``:name`` → ``$n``/``?`` rewrite is cached
+        per query text and the values go to asyncpg or sqlite3 as they are, which is all
+        the compiled ``text()`` did. Rows: asyncpg records, or dicts from SQLite's cursor.
+        """
+        text, names = _positional(self._checked(sql), self.dialect)
+        args = self._args(sql, names, values)
         with _translated_errors():
-            await self._db.execute_many(self._checked(sql), [self._encode(v) for v in values])
+            async with self._db.connection() as connection:
+                raw = connection.raw_connection
+                if self.dialect == "postgresql":
+                    records: list[Any] = await raw.fetch(text, *args)
+                    return records
+                async with raw.execute(text, args) as cursor:
+                    rows = await cursor.fetchall()
+                    columns = [d[0] for d in cursor.description or ()]
+                return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def _args(self, sql: str, names: Sequence[str],
+              values: Mapping[str, object] | None) -> list[object]:
+        given = values or {}
+        if len(given) != len(set(names)) or any(n not in given for n in names):
+            raise ValueError(f"query parameters {sorted(set(names))} but values for "
+                             f"{sorted(given)}: {sql!r}")
+        return [to_db(given[n], self.dialect) for n in names]
 
     async def write_batches(
         self, statements: Sequence[tuple[str, Sequence[Mapping[str, object]]]]
@@ -262,9 +288,6 @@ class Database:
         """Pin one connection to the current task for the duration of the block."""
         async with self._db.connection():
             yield
-
-    def _encode(self, values: Mapping[str, object] | None) -> dict[str, object] | None:
-        return None if values is None else encode_values(values, self.dialect)
 
     @staticmethod
     def _checked(sql: str) -> str:

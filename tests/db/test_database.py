@@ -214,6 +214,18 @@ async def test_fetch_one_returns_none_and_returning_works(migrated: Database) ->
     assert row == {"command_id": "r1"}
 
 
+async def test_parameters_must_match_the_query_exactly(database: Database) -> None:
+    with pytest.raises(ValueError, match=r"parameters \['a', 'b'\] but values for \['a'\]"):
+        await database.fetch_val("SELECT :a = :b", {"a": 1})
+    with pytest.raises(ValueError, match=r"values for \['a', 'c'\]"):
+        await database.fetch_val("SELECT :a", {"a": 1, "c": 2})
+    # a name used twice is one value; a cast's "::" is not a parameter
+    assert await database.fetch_val("SELECT CAST(:a AS INTEGER) + CAST(:a AS INTEGER)",
+                                    {"a": 2}) == 4
+    if database.dialect == "postgresql":
+        assert await database.fetch_val("SELECT :a::int * 3", {"a": 2}) == 6
+
+
 async def test_float_parameters_are_refused(migrated: Database) -> None:
     with pytest.raises(TypeError, match="float"):
         await migrated.execute(
