@@ -291,9 +291,10 @@ class Database:
 
     @staticmethod
     def _checked(sql: str) -> str:
-        # databases' SQLite backend runs the query text through "%" formatting, so a
-        # literal % (LIKE 'a%') fails there with a baffling error; PostgreSQL would accept
-        # it. Refuse it on both, so a query that works on one works on the other.
+        # A literal % (LIKE 'a%') used to fail on SQLite only, when queries went through
+        # databases' SQLite backend, which %-formats the text. Queries now reach the
+        # drivers directly, but the rule stays: query texts remain valid for any driver
+        # that formats them, and patterns belong in parameters anyway.
         if "%" in sql:
             raise ValueError("literal % in query text: pass the pattern as a parameter")
         return sql

@@ -92,11 +92,6 @@ def _datetime_pg(value: datetime) -> object:
 
 
 
-def encode_values(values: Mapping[str, object] | None, dialect: Dialect) -> dict[str, object]:
-    """Encode every parameter of one query (see :func:`to_db`)."""
-    return {key: to_db(value, dialect) for key, value in (values or {}).items()}
-
-
 def as_decimal(raw: object) -> Decimal:
     """A NUMERIC (PostgreSQL) or decimal TEXT (SQLite) value as ``Decimal``."""
     if isinstance(raw, Decimal):
