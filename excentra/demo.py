@@ -155,7 +155,7 @@ async def _run_fault(exchange: Exchange) -> None:
     assert sv.actors is not None
     sv.actors.books["BTC/USDT"].tell(fault("demo: simulated bug in the book actor"))
     outcomes = await asyncio.gather(*in_flight)
-    while sv.recoveries == 0 or sv.recovering:
+    while sv.book_recoveries == 0:
         await asyncio.sleep(0.05)
     failed = sum(isinstance(r, rejected) for r in outcomes)
     print(f"in-flight orders: {len(outcomes) - failed} acknowledged, {failed} answered "
@@ -164,7 +164,8 @@ async def _run_fault(exchange: Exchange) -> None:
     after = _snapshot(await exchange.snapshot("BTC/USDT", depth=1000))
     stored = await open_levels(exchange.db, "BTC/USDT")
     intact = stored == {"bids": _levels(after["bids"]), "asks": _levels(after["asks"])}
-    print(f"supervisor rebuilt the core ({sv.recoveries} recovery); book seq {after['seq']}, "
+    print(f"supervisor rebuilt the BTC/USDT book alone ({sv.book_recoveries} book "
+          f"recovery, {sv.recoveries} whole-core); book seq {after['seq']}, "
           f"state {after['state_hash'][:16]}…; equals the open orders in the database: "
           f"{intact}")
     ids = {r["order_id"] for r in acked}

@@ -8,11 +8,16 @@ while the core recovers from a failure.
 Idempotency: every state-changing command has a command id — derived from the caller's
 key (``client_order_id``, a deposit's idempotency key) or fresh. A command id that is in
 flight is awaited, not re-sent; one already committed answers with its stored result.
+
+Answers tell the truth: ``UNAVAILABLE`` means the command did not and will not happen
+(retry freely); ``OUTCOME_UNKNOWN`` (no answer within ``reply_timeout``) means it may
+still commit (retry with the same key to learn its outcome).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -25,7 +30,7 @@ from typing import Any
 import pykka
 
 from excentra.actors.book import Snapshot
-from excentra.actors.bridge import Outstanding, Reply, Unavailable
+from excentra.actors.bridge import Fence, OutcomeUnknown, Outstanding, Reply, Unavailable
 from excentra.actors.broadcaster import Subscriber
 from excentra.actors.journal import JournalStats, Stats
 from excentra.actors.ledger import (
@@ -36,6 +41,7 @@ from excentra.actors.ledger import (
     Deposit,
     PlaceOrder,
     Rejected,
+    SetSuspended,
     SettleWithdrawal,
     Withdraw,
 )
@@ -43,7 +49,7 @@ from excentra.actors.supervisor import Supervisor, pair_terms
 from excentra.db import Database, migrate
 from excentra.db.lookups import Coalescer
 from excentra.db.records import AssetRow, PairRow
-from excentra.db.state import command_results, order_owners
+from excentra.db.state import command_results
 from excentra.engine import (
     GridError,
     OrderBook,
@@ -84,12 +90,14 @@ class Exchange:
         self._subscribers = list(subscribers)
         self._max_batch = max_batch
         self._inflight: dict[str, asyncio.Future[Outcome]] = {}
+        """Commands on their way, by command id."""
         self.outstanding = Outstanding()
+        self.fence = Fence()
+        """Views on this loop that must show a command before its caller resumes (the
+        WebSocket hub) attach here and advance it (read-your-writes)."""
         self.supervisor: Supervisor | None = None
         self._results: Coalescer[str, str] = Coalescer(
             lambda ids: command_results(self.db, ids))
-        self._owners: Coalescer[uuid.UUID, tuple[str, str, str]] = Coalescer(
-            lambda ids: order_owners(self.db, ids))
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -140,17 +148,23 @@ class Exchange:
                                    keyed=client_order_id is not None)
 
     async def cancel_order(self, user_id: str, order_id: str) -> Outcome:
-        """Cancel the user's open order (another user's order is not found)."""
-        oid = _uuid(order_id)
-        found = await self._owners.get(oid) if oid else None
-        if found is None or found[0] != str(user_id):
+        """Cancel the user's open order. ``ORDER_NOT_FOUND``: the user has no open order
+        by that id (the ledger knows every open order; it may have just been filled)."""
+        if _uuid(order_id) is None:
             return Rejected(RejectCode.ORDER_NOT_FOUND)
-        _, status, symbol = found
-        if status not in ("open", "partially_filled"):
-            return Rejected(RejectCode.ORDER_NOT_OPEN)
-        command_id = f"cancel:{order_id}"
+        # A fresh id per attempt: a second cancel of an order is "not open", never a replay.
+        command_id = f"cancel:{order_id}:{uuid.uuid4()}"
         return await self._command(command_id, lambda r: CancelOrder(
-            command_id, symbol, str(order_id), str(user_id), r))
+            command_id, str(order_id), str(user_id), r), keyed=False)
+
+    async def set_suspended(self, user_id: str, suspended: bool) -> None:
+        """Tell the core a user's suspension changed (stored already: a rebuild reads it).
+        A suspended user may cancel, not place orders or withdraw."""
+        actors = self._sv.actors
+        if actors is not None:
+            # A dead ledger is rebuilt from the database, which has the change already.
+            with contextlib.suppress(pykka.ActorDeadError):
+                actors.ledger.tell(SetSuspended(str(user_id), suspended))
 
     async def deposit(self, user_id: str, asset: str, amount: Decimal,
                       idempotency_key: str | None = None) -> Outcome:
@@ -205,7 +219,11 @@ class Exchange:
         actors = self._sv.actors
         if actors is not None and row.symbol in actors.books:
             return Rejected(RejectCode.ALREADY_EXISTS)
-        book = self._sv.start_book(row.symbol, OrderBook(terms.spec))
+        try:
+            book = await self._sv.start_book(row.symbol, OrderBook(terms.spec))
+        except Exception:
+            log.exception("a new pair's book did not start", extra={"pair": row.symbol})
+            return Rejected(RejectCode.UNAVAILABLE)
         outcome = await self._command(
             command_id, lambda reply: AddPair(command_id, row, terms, book, reply))
         if isinstance(outcome, Rejected):
@@ -222,7 +240,7 @@ class Exchange:
         book = actors.books.get(symbol) if actors else None
         if book is None:
             return Rejected(RejectCode.PAIR_NOT_FOUND)
-        outcome = await self._ask(book, lambda r: Snapshot(depth, r))
+        outcome = await self._ask(f"book:{symbol}", lambda r: Snapshot(depth, r))
         if isinstance(outcome, Rejected):
             return outcome
         snap, state_hash, spec = outcome
@@ -236,15 +254,12 @@ class Exchange:
 
     async def audit_ledger(self) -> Result | Rejected:
         """Run the in-memory ledger's invariant check; its balances in minor units."""
-        outcome: Result | Rejected = await self._ask(
-            self._sv.actors.ledger if self._sv.actors else None, Audit)
+        outcome: Result | Rejected = await self._ask("ledger", Audit)
         return outcome
 
     async def journal_stats(self) -> JournalStats | Rejected:
         """Group-commit figures (batches, commands, mean batch size) since start."""
-        actors = self._sv.actors
-        outcome: JournalStats | Rejected = await self._ask(
-            actors.journal if actors else None, Stats)
+        outcome: JournalStats | Rejected = await self._ask("journal", Stats)
         return outcome
 
     def pair_spec(self, symbol: str) -> PairSpec | None:
@@ -266,19 +281,19 @@ class Exchange:
 
     async def _command(self, command_id: str, message: Callable[[Reply], Any],
                        keyed: bool = True) -> Outcome:
+        """Run a command once; a caller asking for the same id meanwhile shares its
+        answer. A caller that waits ``reply_timeout`` in vain gets ``OUTCOME_UNKNOWN``,
+        but the command goes on, and a retry meanwhile still shares its true answer."""
         running = self._inflight.get(command_id)
-        if running is not None:  # the same command is on its way: share its answer
-            return await asyncio.shield(running)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._inflight[command_id] = future
+        if running is None:
+            running = asyncio.ensure_future(self._execute(command_id, message, keyed))
+            self._inflight[command_id] = running
+            running.add_done_callback(lambda _: self._inflight.pop(command_id, None))
         try:
-            outcome = await self._execute(command_id, message, keyed)
-            future.set_result(outcome)
-            return outcome
-        finally:
-            del self._inflight[command_id]
-            if not future.done():
-                future.set_result(Rejected(RejectCode.UNAVAILABLE))
+            return await asyncio.wait_for(asyncio.shield(running), self.reply_timeout)
+        except TimeoutError:
+            log.warning("command outcome not known yet", extra={"command_id": command_id})
+            return Rejected(RejectCode.OUTCOME_UNKNOWN)
 
     async def _execute(self, command_id: str, message: Callable[[Reply], Any],
                        keyed: bool) -> Outcome:
@@ -287,22 +302,35 @@ class Exchange:
             if stored is not None:
                 result: Result = json.loads(stored)
                 return result
-        actors = self._sv.actors
-        outcome: Outcome = await self._ask(actors.ledger if actors else None, message)
+        outcome: Outcome = await self._ask("ledger", message, command_id)
         return outcome
 
-    async def _ask(self, target: pykka.ActorRef[Any] | None,
-                   message: Callable[[Reply], Any]) -> Any:
+    async def _ask(self, name: str, message: Callable[[Reply], Any],
+                   command_id: str | None = None) -> Any:
+        """Send ``message`` to the actor called ``name`` and await its answer; with a
+        ``command_id`` it is a state-changing command (see ``bridge.Outstanding``)."""
+        actors = self._sv.actors
+        target = actors.named(name) if actors is not None else None
         if self._sv.recovering or target is None:
             return Rejected(RejectCode.UNAVAILABLE)
-        reply = Reply(asyncio.get_running_loop(), self.outstanding)
+        reply = Reply(asyncio.get_running_loop(), self.outstanding, command_id=command_id,
+                      target=name)
         try:
             target.tell(message(reply))
-            return await reply.wait(self.reply_timeout)
-        except (Unavailable, pykka.ActorDeadError) as exc:
+        except pykka.ActorDeadError:  # nothing was sent
             reply.discard()
-            log.warning("command not executed", extra={"error": repr(exc)})
             return Rejected(RejectCode.UNAVAILABLE)
+        try:  # a command is always answered (the supervisor sees to it): no deadline
+            value = await reply.wait(None if command_id else self.reply_timeout)
+        except Unavailable as exc:
+            log.warning("command not executed", extra={"error": str(exc)})
+            return Rejected(RejectCode.UNAVAILABLE)
+        except OutcomeUnknown as exc:
+            log.warning("command outcome unknown", extra={"error": str(exc)})
+            return Rejected(RejectCode.OUTCOME_UNKNOWN)
+        if reply.batch:
+            await self.fence.reached(reply.batch)
+        return value
 
     async def _decimals(self) -> dict[str, int]:
         rows = await self.db.fetch_all("SELECT symbol, decimals FROM assets")

@@ -29,7 +29,7 @@ def test_engine_demo_narrates_a_session() -> None:
 @pytest.mark.slow
 def test_supervisor_demo_recovers_with_nothing_acknowledged_lost(database_url: str) -> None:
     out = run("demo", "supervisor", env={"DATABASE_URL": database_url})
-    assert "supervisor rebuilt the core (1 recovery)" in out
+    assert "supervisor rebuilt the BTC/USDT book alone (1 book recovery, 0 whole-core)" in out
     assert "equals the open orders in the database: True" in out
     assert "acknowledged orders missing from the database: 0" in out
     assert "orders placed twice: 0" in out

@@ -1,4 +1,14 @@
-"""BookActor: one per trading pair; owns that pair's engine ``OrderBook``."""
+"""BookActor: one per trading pair; owns that pair's engine ``OrderBook``.
+
+Protocol (its messages are all here, ``Settle`` included: it is what a book answers):
+
+    Match(order whose funds the ledger holds) ─► book ─► Settle(events) to the ledger
+    Cancel(order id, user)                     ─► book ─► Settle(events) to the ledger
+    Snapshot(depth, reply)                     ─► book ─► reply (levels, state hash, spec)
+
+Every ``Match`` and ``Cancel`` is answered with exactly one ``Settle`` unless the book
+dies; the ledger keeps what it sent until then, to release it if the book dies instead.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +18,6 @@ from typing import Any
 import pykka
 
 from excentra.actors.bridge import Reply
-from excentra.actors.ledger import Settle
 from excentra.actors.supervised import Supervised
 from excentra.engine import (
     Event,
@@ -31,10 +40,26 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Cancel:
+    """Cancel ``user_id``'s resting order ``order_id`` (someone else's: not found)."""
+
     command_id: str
     order_id: str
     user_id: str
     reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Settle:
+    """A book's outcome for one ``Match`` or ``Cancel``, to the ledger."""
+
+    command_id: str
+    symbol: str
+    events: list[Event]
+    reply: Reply
+    opened: OpenedOrder | None = None
+    """The placement's held funds; ``None`` for a cancel."""
+    user_id: str | None = None
+    """Who asked (for a cancel)."""
 
 
 @dataclass(frozen=True, slots=True)

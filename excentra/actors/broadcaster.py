@@ -1,9 +1,10 @@
-"""BroadcasterActor: the only exit for committed events, and where they are acknowledged.
+"""BroadcasterActor: the only exit for committed events.
 
 It hands each committed batch to every subscriber. A subscriber is anything with a
 ``deliver(batch)`` method (the WebSocket hub implements it; tests use a recording one); it
 is called in this actor's thread and must not block (the hub hops to its event loop with
-one ``call_soon_threadsafe`` per batch).
+one ``call_soon_threadsafe`` per batch). Acknowledgements do not pass through here: the
+journal resolves them itself once a batch is durable.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from excentra.actors.journal import Committed, resolve_replies
+from excentra.actors.journal import Committed
 from excentra.actors.supervised import Supervised
 
 log = logging.getLogger("excentra.broadcaster")
@@ -33,9 +34,9 @@ class Unsubscribe:
 
 
 class BroadcasterActor(Supervised):
-    def __init__(self, **kw: Any) -> None:
+    def __init__(self, subscribers: list[Subscriber] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
-        self.subscribers: list[Subscriber] = []
+        self.subscribers: list[Subscriber] = list(subscribers or ())
 
     def handle(self, message: Any) -> None:
         match message:
@@ -47,9 +48,6 @@ class BroadcasterActor(Supervised):
                         log.exception("subscriber failed; dropped",
                                       extra={"subscriber": repr(s)})
                         self.subscribers.remove(s)
-                # After the subscribers: a subscriber that hops to the callers' event loop
-                # is scheduled there before the replies are (see JournalActor._publish).
-                resolve_replies(message.commands)
             case Subscribe():
                 self.subscribers.append(message.subscriber)
             case Unsubscribe():

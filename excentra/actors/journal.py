@@ -3,12 +3,14 @@
 It receives every state change in pipeline order and keeps them in ``pending``; the first
 ``Commit`` of a batch tells the actor itself a ``Flush``, which queues behind whatever
 arrived meanwhile, so one transaction takes everything waiting (up to ``max_batch``).
-Only after the transaction commits is the batch handed to the broadcaster, which delivers
-it to the subscribers and then resolves the replies (DESIGN.md invariant 3: acknowledge
-after durable).
+Only after the transaction commits is the batch acknowledged (DESIGN.md invariant 3):
+each reply is resolved here, in the journal's thread, so an acknowledgement depends on
+durability alone — never on the broadcaster, which gets the batch (numbered) for the
+subscribers. A reply carries its batch number, so the caller can wait (briefly) for the
+loop-side views to apply that batch (``bridge.Fence``: read-your-writes).
 
-The database is reached through ``databases`` on an event loop private to this actor's
-thread: no lock or connection is shared with the HTTP loop.
+The database is reached through a ``Store`` on an event loop private to this actor's
+thread: no lock or connection is shared with the HTTP loop. Tests give it a fake store.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
-from excentra.actors.bridge import Reply
+from excentra.actors.bridge import Fence, Reply
 from excentra.actors.supervised import Supervised
 from excentra.db import Database
 from excentra.db.journal import BalanceKey, JournalWriter
@@ -34,6 +35,9 @@ from excentra.ledger import SettledTrade
 log = logging.getLogger("excentra.journal")
 
 
+# -- messages -------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Commit:
     """One command's writes; ``result`` goes to ``reply`` once they are durable."""
@@ -42,6 +46,7 @@ class Commit:
     result: Any
     reply: Reply | None
     symbol: str | None
+    """The pair whose book the command went through (``None``: not a book command)."""
     events: tuple[Event, ...]
     trades: tuple[SettledTrade, ...]
 
@@ -59,13 +64,13 @@ class Barrier:
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
-    """Tests only: stop writing until ``Release`` (commands queue up meanwhile)."""
+class Pause:
+    """Tests only: stop writing until ``Resume`` (commands queue up meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
-class Release:
-    pass
+class Resume:
+    """Tests only: write again (everything queued while paused, in order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,18 +81,51 @@ class Stats:
 
 
 @dataclass(frozen=True, slots=True)
+class UseBroadcaster:
+    """From now on hand committed batches to ``broadcaster`` (it was restarted)."""
+
+    broadcaster: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """What the broadcaster receives: one batch of durable commands, in commit order."""
 
     commands: tuple[Commit, ...]
     at: datetime
+    number: int = 0
+    """The batch's number (``bridge.Fence``); increasing for the life of the process."""
 
 
-def resolve_replies(commands: Iterable[Commit]) -> None:
-    """Acknowledge committed commands to their callers."""
-    for c in commands:
-        if c.reply is not None:
-            c.reply.resolve(c.result)
+# -- the store ------------------------------------------------------------------------------
+
+
+class Store(Protocol):
+    """Where batches become durable (the database; a fake in actor tests)."""
+
+    async def open(self) -> None: ...
+
+    async def write(self, batch: list[Writes]) -> None:
+        """All of ``batch`` in one transaction, or nothing (raise)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class DatabaseStore:
+    def __init__(self, url: str, balances: dict[BalanceKey, list[int]],
+                 decimals: dict[str, int]) -> None:
+        self.db = Database(url)
+        self.writer = JournalWriter(self.db, balances, decimals)
+
+    async def open(self) -> None:
+        await self.db.connect()
+
+    async def write(self, batch: list[Writes]) -> None:
+        await self.writer.write(batch)
+
+    async def close(self) -> None:
+        await self.db.disconnect()
 
 
 @dataclass
@@ -105,25 +143,25 @@ class JournalStats:
         return self.commands / self.batches if self.batches else 0.0
 
 
+# -- the actor ------------------------------------------------------------------------------
+
+
 class JournalActor(Supervised):
-    def __init__(self, url: str, balances: dict[BalanceKey, list[int]],
-                 decimals: dict[str, int], broadcaster: pykka.ActorRef[Any] | None,
+    def __init__(self, store: Store, broadcaster: pykka.ActorRef[Any] | None,
                  max_batch: int = 2000, **kw: Any) -> None:
         super().__init__(**kw)
-        self.url = url
+        self.store = store
         self.broadcaster = broadcaster
         self.max_batch = max_batch
         self.pending: list[Commit] = []
         self.barriers: list[Reply] = []
-        self.held = False
+        self.paused = False
         self.stats = JournalStats()
-        self._balances, self._decimals = balances, decimals
+        self.loop: asyncio.AbstractEventLoop | None = None
 
-    def on_start(self) -> None:
+    def setup(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.db = Database(self.url)
-        self.loop.run_until_complete(self.db.connect())
-        self.writer = JournalWriter(self.db, self._balances, self._decimals)
+        self.loop.run_until_complete(self.store.open())
 
     def on_stop(self) -> None:
         self._close()
@@ -133,9 +171,11 @@ class JournalActor(Supervised):
         super().on_failure(*exc)
 
     def _close(self) -> None:
-        if hasattr(self, "loop") and not self.loop.is_closed():
-            self.loop.run_until_complete(self.db.disconnect())
-            self.loop.close()
+        if self.loop is not None and not self.loop.is_closed():
+            try:
+                self.loop.run_until_complete(self.store.close())
+            finally:
+                self.loop.close()
 
     def handle(self, message: Any) -> None:
         match message:
@@ -152,42 +192,48 @@ class JournalActor(Supervised):
                 s = self.stats
                 message.reply.resolve(JournalStats(s.batches, s.commands, s.max_batch,
                                                    s.seconds, list(s.sizes)))
-            case Hold():
-                self.held = True
-            case Release():
-                self.held = False
+            case Pause():
+                self.paused = True
+            case Resume():
+                self.paused = False
                 self.actor_ref.tell(Flush())
+            case UseBroadcaster():
+                self.broadcaster = message.broadcaster
             case _:
                 raise TypeError(f"JournalActor: unexpected {message!r}")
 
     def _flush(self) -> None:
-        if self.held:
+        if self.paused:
             return
+        assert self.loop is not None
         while self.pending:
             batch, self.pending = (self.pending[:self.max_batch],
                                    self.pending[self.max_batch:])
             started = time.perf_counter()
-            self.loop.run_until_complete(self.writer.write([c.writes for c in batch]))
+            # A failing write raises: the actor dies, and the supervisor answers each
+            # command of this batch from what the database says (it may have committed).
+            self.loop.run_until_complete(self.store.write([c.writes for c in batch]))
             self._account(len(batch), time.perf_counter() - started)
-            self._publish(batch)
+            number = Fence.next_batch()
+            self._publish(batch, number)
+            for c in batch:
+                if c.reply is not None:
+                    c.reply.batch = number
+                    c.reply.resolve(c.result)
         barriers, self.barriers = self.barriers, []
         for reply in barriers:
             reply.resolve(self.stats.commands)
 
-    def _publish(self, batch: list[Commit]) -> None:
-        """Hand the committed batch to the broadcaster, which tells its subscribers and
-        then resolves the replies: subscribers on the caller's event loop (the WS hub)
-        have applied the batch before any reply resumes a request there (a client that
-        got its answer reads its own trade in the ticker). Without a broadcaster the
-        replies are resolved here."""
-        if self.broadcaster is not None:
-            try:
-                self.broadcaster.tell(Committed(tuple(batch), batch[-1].writes.at))
-                return
-            except pykka.ActorDeadError:  # the supervisor is replacing it
-                log.warning("broadcaster down; committed batch not broadcast",
-                            extra={"commands": len(batch)})
-        resolve_replies(batch)
+    def _publish(self, batch: list[Commit], number: int) -> None:
+        """Hand the committed batch to the broadcaster (before the acknowledgements, so
+        a loop-side view usually has it applied by the time the caller resumes)."""
+        if self.broadcaster is None:
+            return
+        try:
+            self.broadcaster.tell(Committed(tuple(batch), batch[-1].writes.at, number))
+        except pykka.ActorDeadError:  # the supervisor is replacing it
+            log.warning("broadcaster down; committed batch not broadcast",
+                        extra={"commands": len(batch), "batch": number})
 
     def _account(self, size: int, seconds: float) -> None:
         s = self.stats

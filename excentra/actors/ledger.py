@@ -5,8 +5,16 @@ with pykka's one-thread-per-actor would deadlock as soon as two actors waited on
 other):
 
     PlaceOrder ─► hold funds ─► BookActor.Match ─► Settle ─► JournalActor.Commit
-    CancelOrder ─────────────► BookActor.Cancel ─► Settle ─► JournalActor.Commit
+    CancelOrder ─► find the order's book ─► BookActor.Cancel ─► Settle ─► Commit
     Deposit / Withdraw ─► move funds ─────────────────────► JournalActor.Commit
+
+It remembers what it sent to each book until the book's ``Settle`` comes back; when a
+book dies (``BookDown``) exactly those commands are undone here — their holds released,
+their callers told the command did not happen — and the pair is refused until the
+supervisor hands over a rebuilt book (``BookUp``). Other pairs trade on meanwhile.
+
+It also knows every open order (pair, owner, row), so a cancel needs no database read,
+and which users are suspended (they may cancel, not place or withdraw).
 """
 
 from __future__ import annotations
@@ -21,21 +29,25 @@ from typing import Any
 
 import pykka
 
+from excentra.actors.book import Cancel, Match, Settle
 from excentra.actors.bridge import Reply, Unavailable
-from excentra.actors.journal import Commit
+from excentra.actors.journal import Barrier, Commit
 from excentra.actors.supervised import Supervised
 from excentra.actors.writes import cancellation, movement_rows, placement
 from excentra.db.records import (
     AssetRow,
+    OrderRow,
     PairRow,
     WithdrawalChange,
     WithdrawalRow,
     Writes,
 )
-from excentra.engine import Event, OrderRejected, RejectCode
+from excentra.engine import OrderRejected, OrderStatus, OrderUpdated, RejectCode
 from excentra.engine.precision import plain
 from excentra.ledger import PairTerms
-from excentra.ledger.clearing import Clearing, NewOrder, OpenedOrder
+from excentra.ledger.clearing import Clearing, NewOrder
+
+_FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,25 +70,12 @@ class PlaceOrder:
 
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
+    """Cancel ``user_id``'s open order (the ledger knows its pair)."""
+
     command_id: str
-    symbol: str
     order_id: str
     user_id: str
     reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class Settle:
-    """A book actor's outcome for one command, back to the ledger."""
-
-    command_id: str
-    symbol: str
-    events: list[Event]
-    reply: Reply
-    opened: OpenedOrder | None = None
-    """The placement's held funds; ``None`` for a cancel."""
-    user_id: str | None = None
-    """Who asked (for a cancel)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +146,43 @@ class RegisterBooks:
     pair_ids: dict[str, uuid.UUID]
 
 
+@dataclass(frozen=True, slots=True)
+class BookDown:
+    """``symbol``'s book actor died: refuse the pair's commands, undo every command sent
+    to that book and not settled (release its hold, fail its reply: it did not happen),
+    then pass ``barrier`` to the journal — resolved once all the ledger settled before
+    is durable, so the book can be rebuilt from the database."""
+
+    symbol: str
+    barrier: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class BookUp:
+    """The pair's rebuilt book: accept its commands again."""
+
+    symbol: str
+    book: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SetSuspended:
+    """An admin suspended (or reinstated) a user."""
+
+    user_id: str
+    suspended: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """What the ledger keeps of an order resting on a book."""
+
+    symbol: str
+    user_id: str
+    row: OrderRow | None
+    """As first written (for the cancel's answer); ``None`` if loaded without it."""
+
+
 # -- the actor ------------------------------------------------------------------------------
 
 
@@ -164,7 +200,8 @@ class LedgerActor(Supervised):
     """
 
     def __init__(self, clearing: Clearing, journal: pykka.ActorRef[Any], order_seq: int,
-                 trade_seq: int, **kw: Any) -> None:
+                 trade_seq: int, open_orders: dict[str, OpenOrder] | None = None,
+                 suspended: set[str] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.clearing = clearing
         self.journal = journal
@@ -173,12 +210,18 @@ class LedgerActor(Supervised):
         self.order_seq = order_seq
         self.trade_seq = trade_seq
         self.recent: OrderedDict[str, None] = OrderedDict()
+        self.open_orders: dict[str, OpenOrder] = dict(open_orders or {})
+        self.suspended: set[str] = set(suspended or ())
+        self.sent: dict[str, dict[str, Match | Cancel]] = {}
+        """Per pair, the commands its book has not answered yet (by command id)."""
+        self.down: set[str] = set()
+        """Pairs whose book is being rebuilt."""
 
     def _first_time(self, command_id: str, reply: Reply) -> bool:
-        """Remember ``command_id``; answer a repeat with 503 (retry: it will find the
-        first attempt's stored result)."""
+        """Remember ``command_id``; a repeat while the first is still on its way is
+        answered "outcome unknown" (a retry later finds the first one's stored result)."""
         if command_id in self.recent:
-            reply.fail(Unavailable(f"command {command_id} is already being executed"))
+            reply.resolve(Rejected(RejectCode.OUTCOME_UNKNOWN))
             return False
         self.recent[command_id] = None
         if len(self.recent) > RECENT_COMMANDS:
@@ -189,6 +232,11 @@ class LedgerActor(Supervised):
         """A command refused before it changed anything may be tried again."""
         self.recent.pop(command_id, None)
         reply.resolve(Rejected(code))
+
+    def _undone(self, command_id: str, reply: Reply, reason: str) -> None:
+        """A command that did not happen and will not: the caller may retry it."""
+        self.recent.pop(command_id, None)
+        reply.fail(Unavailable(reason))
 
     def handle(self, message: Any) -> None:
         match message:
@@ -215,69 +263,102 @@ class LedgerActor(Supervised):
             case RegisterBooks():
                 self.books.update(message.book_refs)
                 self.pair_ids.update(message.pair_ids)
+            case BookDown():
+                self._book_down(message)
+            case BookUp():
+                self.books[message.symbol] = message.book
+                self.down.discard(message.symbol)
+            case SetSuspended():
+                if message.suspended:
+                    self.suspended.add(message.user_id)
+                else:
+                    self.suspended.discard(message.user_id)
             case _:
                 raise TypeError(f"LedgerActor: unexpected {message!r}")
+
+    # -- to and from the books ----------------------------------------------------------
+
+    def _send(self, symbol: str, message: Match | Cancel) -> bool:
+        """Tell the pair's book; ``False`` (nothing sent) if it is down."""
+        book = self.books[symbol]
+        if symbol in self.down:
+            return False
+        try:
+            book.tell(message)
+        except pykka.ActorDeadError:  # died; its BookDown is on its way
+            return False
+        self.sent.setdefault(symbol, {})[message.command_id] = message
+        return True
 
     def _place(self, m: PlaceOrder) -> None:
         if not self._first_time(m.command_id, m.reply):
             return
-        book = self.books.get(m.order.symbol)
-        if book is None:
+        symbol = m.order.symbol
+        if symbol not in self.books:
             self._refused(m.command_id, m.reply, RejectCode.PAIR_NOT_FOUND)
+            return
+        if m.order.user_id in self.suspended:
+            self._refused(m.command_id, m.reply, RejectCode.ACCOUNT_SUSPENDED)
             return
         opened = self.clearing.open(m.order)
         if isinstance(opened, RejectCode):
             self._refused(m.command_id, m.reply, opened)
             return
-        from excentra.actors.book import Match  # noqa: PLC0415 (the two modules talk)
-
-        try:
-            book.tell(Match(m.command_id, opened, m.reply))
-        except pykka.ActorDeadError:
+        if not self._send(symbol, Match(m.command_id, opened, m.reply)):
             self.clearing.abandon(m.order.order_id)
-            self.recent.pop(m.command_id, None)
-            m.reply.fail(Unavailable(f"book {m.order.symbol} is down"))
+            self._undone(m.command_id, m.reply, f"book {symbol} is down")
 
     def _cancel(self, m: CancelOrder) -> None:
         if not self._first_time(m.command_id, m.reply):
             return
-        book = self.books.get(m.symbol)
-        if book is None:
+        order = self.open_orders.get(m.order_id)
+        if order is None or order.user_id != m.user_id:
             self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_FOUND)
             return
-        from excentra.actors.book import Cancel  # noqa: PLC0415
+        if not self._send(order.symbol, Cancel(m.command_id, m.order_id, m.user_id,
+                                               m.reply)):
+            self._undone(m.command_id, m.reply, f"book {order.symbol} is down")
 
-        try:
-            book.tell(Cancel(m.command_id, m.order_id, m.user_id, m.reply))
-        except pykka.ActorDeadError:
-            self.recent.pop(m.command_id, None)
-            m.reply.fail(Unavailable(f"book {m.symbol} is down"))
+    def _book_down(self, m: BookDown) -> None:
+        self.down.add(m.symbol)
+        for command_id, sent in self.sent.pop(m.symbol, {}).items():
+            if isinstance(sent, Match):
+                self.clearing.abandon(sent.opened.order.order_id)
+            self._undone(command_id, sent.reply, f"book {m.symbol} failed")
+        self.journal.tell(Barrier(m.barrier))
 
     def _settle(self, m: Settle) -> None:
+        self.sent.get(m.symbol, {}).pop(m.command_id, None)
         first = m.events[0]
         if isinstance(first, OrderRejected):
             code = first.code
             if m.opened is not None:
                 self.clearing.abandon(m.opened.order.order_id)
             elif code is RejectCode.ORDER_NOT_FOUND:
-                # The facade found the order open in the database, so the book finished it
-                # (a fill not yet committed when the cancel was checked): not open any more.
+                # The ledger knew the order open, so the book finished it meanwhile (a
+                # fill not yet settled when the cancel was sent): not open any more.
                 code = RejectCode.ORDER_NOT_OPEN
             self._refused(m.command_id, m.reply, code)
             return
         movements, trades = self.clearing.settle(m.symbol, m.events)
         at = datetime.now(UTC)
+        pair_id = self.pair_ids[m.symbol]
         if m.opened is not None:
             self.order_seq += 1
             writes, result = placement(
-                self.clearing, self.pair_ids[m.symbol], m.opened, self.order_seq, m.events,
+                self.clearing, pair_id, m.opened, self.order_seq, m.events,
                 [*m.opened.movements, *movements], trades, self.trade_seq + 1,
                 m.command_id, at)
             self.trade_seq += len(trades)
+            self.open_orders[m.opened.order.order_id] = OpenOrder(
+                m.symbol, m.opened.order.user_id, writes.orders[0])
         else:
             assert m.user_id is not None
-            writes, result = cancellation(self.clearing, m.symbol, m.user_id, m.events,
-                                          movements, m.command_id, at)
+            writes, result = cancellation(self.clearing, m.symbol, pair_id, m.user_id,
+                                          m.events, movements, m.command_id, at)
+        for e in m.events:
+            if isinstance(e, OrderUpdated) and e.status in _FINAL:
+                self.open_orders.pop(str(e.order_id), None)
         self.journal.tell(Commit(writes, result, m.reply, m.symbol, tuple(m.events),
                                  tuple(trades)))
 
@@ -294,6 +375,9 @@ class LedgerActor(Supervised):
 
     def _withdraw(self, m: Withdraw) -> None:
         if not self._first_time(m.command_id, m.reply):
+            return
+        if m.user_id in self.suspended:
+            self._refused(m.command_id, m.reply, RejectCode.ACCOUNT_SUSPENDED)
             return
         moved = self.clearing.request_withdrawal(m.withdrawal_id, m.user_id, m.asset,
                                                  m.amount)

@@ -1,4 +1,5 @@
-"""The base of every supervised actor: one handler, deaths reported to the supervisor."""
+"""The base of every supervised actor: one handler, a confirmed start, deaths reported to
+the supervisor."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import pykka
 
+from excentra.actors.bridge import Reply
+
 log = logging.getLogger("excentra.actors")
 
 DeathHook = Callable[[str, BaseException | None], None]
@@ -18,12 +21,37 @@ DeathHook = Callable[[str, BaseException | None], None]
 
 class Supervised(pykka.ThreadingActor, abc.ABC):
     """A pykka actor whose ``handle`` raising means a bug: the actor dies (pykka stops it)
-    and ``on_death`` tells the supervisor, which rebuilds it from durable state."""
+    and ``on_death`` tells the supervisor, which rebuilds it from durable state.
 
-    def __init__(self, *, name: str, on_death: DeathHook) -> None:
+    Its start is confirmed: ``setup`` runs in the actor's thread before any message, and
+    ``started`` is resolved with the actor's name, or failed with what ``setup`` raised.
+    (pykka does not call ``on_failure`` when ``on_start`` raises; it only logs and stops
+    the actor, so without this a journal that cannot reach its database would die
+    unnoticed.) Without a ``started`` reply, a failed start is reported as a death.
+    """
+
+    def __init__(self, *, name: str, on_death: DeathHook, started: Reply | None = None
+                 ) -> None:
         super().__init__()
         self.name = name
         self._on_death = on_death
+        self._started = started
+
+    def setup(self) -> None:
+        """Acquire what the actor needs (runs in its thread, before any message)."""
+
+    def on_start(self) -> None:
+        try:
+            self.setup()
+        except Exception as exc:
+            log.error("actor failed to start", extra={"actor": self.name, "error": repr(exc)})
+            if self._started is not None:
+                self._started.fail(exc)
+            else:
+                self._on_death(self.name, exc)
+            raise  # pykka stops the actor
+        if self._started is not None:
+            self._started.resolve(self.name)
 
     def on_receive(self, message: Any) -> Any:
         return self.handle(message)

@@ -1,29 +1,39 @@
-"""Supervisor: starts the actors in dependency order, stops them in reverse, and rebuilds
-the core from durable state when one of them dies.
+"""Supervisor: starts the actors in dependency order (each start confirmed), stops them
+in reverse, and rebuilds what dies from durable state — no more than it must.
 
 pykka has no supervision; this is it. It lives on the asyncio loop (it awaits database
 reads); actor threads reach it only through ``loop.call_soon_threadsafe``.
 
-Recovery, when any actor dies:
-1. refuse new commands (``recovering``; the facade answers 503);
-2. stop the books, then the ledger: each first handles what is already in its mailbox, so
-   every command a live actor had taken on reaches the journal (an order sent to a stopped
-   book is given back its funds and answered 503);
-3. if the journal is alive, let it commit everything it received (a barrier); those
-   commands were computed from sound state before the failure;
-4. fail every reply still outstanding: those commands are not durable and never will be
-   (callers retry; a retried ``client_order_id`` is not executed twice);
-5. stop the journal, reload state from the database, start afresh.
+Restart scopes (the rule throughout: **an answer of failure means the command did not
+and will not happen**):
+
+* a **book** dies → that pair alone: the ledger refuses the pair, releases exactly the
+  holds of the commands it sent to that book and got no ``Settle`` for (their callers are
+  told they did not happen), and passes a barrier to the journal; once the barrier is
+  durable the book is rebuilt from the database and handed back. Other pairs trade on.
+* the **broadcaster** dies → a new one with the same subscribers (acknowledgements never
+  depended on it; the batches it had not delivered are lost to subscribers).
+* the **ledger** or the **journal** dies → the whole core:
+  1. refuse new commands (``recovering``; the facade answers 503);
+  2. stop the books, then the ledger: each first handles what is already in its mailbox,
+     so every command a live actor had taken on reaches the journal;
+  3. if the journal is alive, let it commit everything it received (a barrier);
+  4. stop the journal: from here no command from before can commit;
+  5. reload state and start afresh, then answer every command still waiting from the
+     database: its stored result if it committed (a journal that died mid-batch may have
+     committed it), else "did not happen". Until the database can say, they wait (a
+     caller's timeout is "outcome unknown", never a failure).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import pykka
 
@@ -35,10 +45,23 @@ from excentra.actors.broadcaster import (
     Subscriber,
     Unsubscribe,
 )
-from excentra.actors.journal import Barrier, JournalActor
-from excentra.actors.ledger import LedgerActor, RegisterBooks
+from excentra.actors.journal import (
+    Barrier,
+    DatabaseStore,
+    JournalActor,
+    Store,
+    UseBroadcaster,
+)
+from excentra.actors.ledger import (
+    BookDown,
+    BookUp,
+    LedgerActor,
+    OpenOrder,
+    RegisterBooks,
+)
 from excentra.db import Database
-from excentra.db.state import State, load_state
+from excentra.db.accounts import suspended_users
+from excentra.db.state import State, command_results, load_state
 from excentra.engine import OrderBook, OrderType, PairSpec, RestingOrder, Side
 from excentra.engine.precision import on_grid
 from excentra.ledger import OrderTerms, PairTerms
@@ -49,6 +72,10 @@ log = logging.getLogger("excentra.supervisor")
 RESTART_DELAY = 0.1
 """First wait before retrying a failed restart (doubling up to ``RESTART_DELAY_MAX``)."""
 RESTART_DELAY_MAX = 5.0
+START_TIMEOUT = 30.0
+"""Seconds an actor may take to confirm its start (the journal connects to the database)."""
+BARRIER_TIMEOUT = 60.0
+"""Seconds the journal may take to make durable what it holds before a rebuild."""
 
 
 def pair_terms(symbol: str, base: str, quote: str, price_step: Decimal | None,
@@ -92,7 +119,8 @@ def build(state: State) -> Built:
         terms = pair_terms(p.symbol, p.base, p.quote, p.price_step, p.quantity_step,
                            p.maker_fee_rate, p.taker_fee_rate, decimals)
         clearing.add_pair(terms)
-        books[p.symbol] = OrderBook(terms.spec)
+        books[p.symbol] = book = OrderBook(terms.spec)
+        book.seq = p.book_seq  # continues, never back to 0 (clients follow it)
     reservations: list[tuple[Any, str, str, int]] = []
     order_terms: dict[Any, OrderTerms] = {}
     for o in state.open_orders:
@@ -128,12 +156,70 @@ class Actors:
         """Ledger and books: stopped first, rebuilt on recovery."""
         return [*self.books.values(), self.ledger]
 
+    def named(self, name: str) -> pykka.ActorRef[Any] | None:
+        if name.startswith("book:"):
+            return self.books.get(name.removeprefix("book:"))
+        return {"broadcaster": self.broadcaster, "journal": self.journal,
+                "ledger": self.ledger}.get(name)
+
+
+class Durable(Protocol):
+    """Where the supervisor rebuilds from (the database; fakes in the supervisor's tests)."""
+
+    async def load(self) -> tuple[State, set[str]]:
+        """The durable state and the suspended users' ids."""
+        ...
+
+    async def committed(self, command_ids: list[str]) -> dict[str, Any]:
+        """The stored results of those of ``command_ids`` that committed."""
+        ...
+
+    def store(self, built: Built) -> Store:
+        """The journal's store, continuing from ``built``."""
+        ...
+
+
+class DatabaseDurable:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self) -> tuple[State, set[str]]:
+        if not self.db.is_connected:
+            await self.db.connect()
+        return await load_state(self.db), await suspended_users(self.db)
+
+    async def committed(self, command_ids: list[str]) -> dict[str, Any]:
+        if not command_ids:
+            return {}
+        found: dict[str, Any] = {}
+        for i in range(0, len(command_ids), 500):
+            for command_id, result in await command_results(self.db,
+                                                            command_ids[i:i + 500]):
+                found[command_id] = json.loads(result)
+        return found
+
+    def store(self, built: Built) -> Store:
+        return DatabaseStore(self.db.url, built.balances, dict(built.clearing.decimals))
+
+
+@dataclass
+class Kinds:
+    """The actor classes the supervisor starts (tests substitute fakes)."""
+
+    broadcaster: type[Any] = BroadcasterActor
+    journal: type[Any] = JournalActor
+    ledger: type[Any] = LedgerActor
+    book: type[Any] = BookActor
+
 
 class Supervisor:
     def __init__(self, url: str | None, loop: asyncio.AbstractEventLoop,
                  outstanding: Outstanding, subscribers: Iterable[Subscriber] = (),
-                 max_batch: int = 2000) -> None:
+                 max_batch: int = 2000, *, durable: Durable | None = None,
+                 kinds: Kinds | None = None) -> None:
         self.db = Database(url)
+        self.durable: Durable = durable or DatabaseDurable(self.db)
+        self.kinds = kinds or Kinds()
         self.loop = loop
         self.outstanding = outstanding
         self.subscribers = list(subscribers)
@@ -142,35 +228,59 @@ class Supervisor:
         self.specs: dict[str, PairSpec] = {}
         """Every pair's grid, by symbol (read on the event loop, e.g. by the WS feed)."""
         self.recovering = False
+        """The whole core is being rebuilt (commands are refused meanwhile)."""
         self.recoveries = 0
+        """Whole-core rebuilds."""
+        self.book_recoveries = 0
+        self.books_down: set[str] = set()
         self._recovery: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start broadcaster, journal, ledger, books — each before what depends on it."""
-        if not self.db.is_connected:
-            await self.db.connect()
-        built = build(await load_state(self.db))
+        """Start broadcaster, journal, ledger, books — each before what depends on it,
+        each confirmed; if one fails, those started here are stopped and it raises."""
+        state, suspended = await self.durable.load()
+        built = build(state)
         broadcaster = self._existing_broadcaster()
-        if broadcaster is None:
-            broadcaster = BroadcasterActor.start(name="broadcaster", on_death=self._died)
-            for s in self.subscribers:
-                broadcaster.tell(Subscribe(s))
-        journal = JournalActor.start(self.db.url, built.balances,
-                                     dict(built.clearing.decimals), broadcaster,
-                                     self.max_batch, name="journal", on_death=self._died)
-        ledger = LedgerActor.start(built.clearing, journal, built.state.order_seq,
-                                   built.state.trade_seq, name="ledger", on_death=self._died)
-        actors = Actors(broadcaster, journal, ledger)
-        for symbol, book in built.books.items():
-            actors.books[symbol] = BookActor.start(book, ledger, name=f"book:{symbol}",
-                                                   on_death=self._died)
+        started: list[pykka.ActorRef[Any]] = []
+        try:
+            if broadcaster is None:
+                broadcaster = await self._spawn(started, self.kinds.broadcaster,
+                                                "broadcaster", list(self.subscribers))
+            journal = await self._spawn(started, self.kinds.journal, "journal",
+                                        self.durable.store(built), broadcaster,
+                                        self.max_batch)
+            open_orders = {str(o.id): OpenOrder(o.symbol, str(o.user_id), None)
+                           for o in state.open_orders}
+            ledger = await self._spawn(started, self.kinds.ledger, "ledger", built.clearing,
+                                       journal, state.order_seq, state.trade_seq,
+                                       open_orders, suspended)
+            actors = Actors(broadcaster, journal, ledger)
+            for symbol, book in built.books.items():
+                actors.books[symbol] = await self._spawn(started, self.kinds.book,
+                                                         f"book:{symbol}", book, ledger)
+        except BaseException:
+            await self._stop_all(list(reversed(started)))
+            raise
         ledger.tell(RegisterBooks(dict(actors.books), dict(built.pair_ids)))
         self.specs.update({symbol: book.spec for symbol, book in built.books.items()})
         self.actors = actors
+        self.books_down.clear()
         log.info("core started", extra={"pairs": sorted(built.books),
-                                        "open_orders": len(built.state.open_orders)})
+                                        "open_orders": len(state.open_orders)})
+
+    async def _spawn(self, started: list[pykka.ActorRef[Any]], kind: type[Any], name: str,
+                     *args: Any) -> pykka.ActorRef[Any]:
+        """Start an actor and wait for it to confirm its start (raise if it fails)."""
+        confirmed = Reply(self.loop, target=name)
+        ref: pykka.ActorRef[Any] = kind.start(*args, name=name, on_death=self._died,
+                                              started=confirmed)
+        started.append(ref)
+        await confirmed.wait(START_TIMEOUT)
+        return ref
 
     def _existing_broadcaster(self) -> pykka.ActorRef[Any] | None:
         a = self.actors
@@ -178,14 +288,17 @@ class Supervisor:
 
     async def stop(self) -> None:
         """Stop books, ledger, journal (after it wrote what it has), broadcaster."""
-        if self._recovery is not None:
-            if not self._recovery.done():
-                self._recovery.cancel()  # e.g. still retrying a restart: give up on it
-            await asyncio.gather(self._recovery, return_exceptions=True)
+        self._stopping = True
+        for task in [self._recovery, *self._tasks]:
+            if task is not None and not task.done():
+                task.cancel()  # e.g. still retrying a restart: give up on it
+        await asyncio.gather(*(t for t in [self._recovery, *self._tasks] if t is not None),
+                             return_exceptions=True)
         a = self.actors
         if a is not None:
             await self._stop_all([*a.pipeline(), a.journal, a.broadcaster])
         self.actors = None
+        self.outstanding.fail_all("the exchange stopped")
         await self.db.disconnect()
 
     async def _stop_all(self, refs: list[pykka.ActorRef[Any]]) -> None:
@@ -196,12 +309,12 @@ class Supervisor:
 
         await asyncio.to_thread(stop)
 
-    def start_book(self, symbol: str, book: OrderBook) -> pykka.ActorRef[Any]:
+    async def start_book(self, symbol: str, book: OrderBook) -> pykka.ActorRef[Any]:
         """Start a book actor for a pair being added at runtime; the caller hands it to
         the ledger with the pair and registers it once the pair is durable."""
         assert self.actors is not None
-        return BookActor.start(book, self.actors.ledger, name=f"book:{symbol}",
-                               on_death=self._died)
+        return await self._spawn([], self.kinds.book, f"book:{symbol}", book,
+                                 self.actors.ledger)
 
     def register_book(self, symbol: str, ref: pykka.ActorRef[Any], spec: PairSpec) -> None:
         assert self.actors is not None
@@ -224,52 +337,126 @@ class Supervisor:
 
     def _died(self, name: str, exc: BaseException | None) -> None:
         """Runs in the dying actor's thread."""
-        self.loop.call_soon_threadsafe(self._start_recovery, name, repr(exc))
+        self.loop.call_soon_threadsafe(self._on_death, name, repr(exc))
 
-    def _start_recovery(self, name: str, reason: str) -> None:
-        if self.recovering:
-            return
-        self.recovering = True
-        log.warning("recovering the core", extra={"actor": name, "reason": reason})
-        self._recovery = self.loop.create_task(self._recover(name))
+    def _on_death(self, name: str, reason: str) -> None:
+        a = self.actors
+        if self._stopping or self.recovering or a is None:
+            return  # a whole rebuild is running (or nothing is): it covers this
+        ref = a.named(name)
+        if ref is None or ref.is_alive():
+            return  # a report from an earlier incarnation
+        log.warning("actor died; recovering", extra={"actor": name, "reason": reason})
+        if name.startswith("book:"):
+            symbol = name.removeprefix("book:")
+            if symbol not in self.books_down:
+                self.books_down.add(symbol)
+                self._spawn_task(self._recover_book(symbol))
+        elif name == "broadcaster":
+            self._spawn_task(self._restart_broadcaster())
+        else:
+            self.recovering = True
+            self._recovery = self.loop.create_task(self._recover_core(name))
 
-    async def _recover(self, name: str) -> None:
+    def _spawn_task(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _recover_book(self, symbol: str) -> None:
+        """Rebuild one pair's book; the others never stop."""
+        name = f"book:{symbol}"
+        self.outstanding.fail_queries(f"{name} failed", target=name)
+        delay = RESTART_DELAY
+        while not self._stopping:
+            a = self.actors
+            if a is None or self.recovering:
+                return  # the whole core is being rebuilt, this book with it
+            try:
+                barrier = Reply(self.loop, target="journal")
+                a.ledger.tell(BookDown(symbol, barrier))
+                await barrier.wait(BARRIER_TIMEOUT)
+                state, _ = await self.durable.load()
+                book = build(state).books[symbol]
+                if self.recovering or self.actors is not a:
+                    return
+                ref = await self._spawn([], self.kinds.book, name, book, a.ledger)
+                a.books[symbol] = ref
+                a.ledger.tell(BookUp(symbol, ref))
+                self.books_down.discard(symbol)
+                self.book_recoveries += 1
+                log.info("book recovered", extra={"pair": symbol, "seq": book.seq})
+                return
+            except pykka.ActorDeadError:
+                return  # the ledger died: its recovery rebuilds everything
+            except Exception:
+                log.exception("rebuilding a book failed; retrying",
+                              extra={"pair": symbol, "retry_in_seconds": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+
+    async def _restart_broadcaster(self) -> None:
+        a = self.actors
+        delay = RESTART_DELAY
+        while a is not None and a is self.actors and not self._stopping:
+            try:
+                ref = await self._spawn([], self.kinds.broadcaster, "broadcaster",
+                                        list(self.subscribers))
+                a.broadcaster = ref
+                a.journal.tell(UseBroadcaster(ref))
+                log.info("broadcaster restarted")
+                return
+            except Exception:
+                log.exception("restarting the broadcaster failed; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+
+    async def _recover_core(self, name: str) -> None:
         assert self.actors is not None
         a = self.actors
         try:
+            self.outstanding.fail_queries(f"{name} failed")
+            await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._stop_all(a.pipeline())
             if a.journal.is_alive():
-                barrier = Reply(self.loop)
+                barrier = Reply(self.loop, target="journal")
                 a.journal.tell(Barrier(barrier))
                 try:
-                    await barrier.wait(timeout=60)
-                except Unavailable:  # a stuck journal: what it holds is not durable
-                    log.error("journal did not drain; its pending commands are failed")
-            failed = self.outstanding.fail_all(f"{name} failed; the request was not executed")
+                    await barrier.wait(BARRIER_TIMEOUT)
+                except Unavailable:  # a stuck journal: the database will say what it did
+                    log.error("journal did not drain in time")
             await self._stop_all([a.journal])
+            waiting = self.outstanding.commands()  # none of these can commit any more
             if not a.broadcaster.is_alive():
-                self.actors = None  # start() makes a new one and re-subscribes everyone
-            await self._restart()
+                self.actors = None  # start() makes a new one with every subscriber
+            answered, failed = await self._restart(waiting, f"{name} failed; the command "
+                                                            "was not executed")
             self.recoveries += 1
-            log.info("core recovered", extra={"actor": name, "failed_requests": failed})
+            log.info("core recovered", extra={"actor": name, "answered": answered,
+                                              "failed_requests": failed})
         finally:
             self.recovering = False
 
-    async def _restart(self) -> None:
-        """``start()`` until it works: the database may itself be restarting."""
+    async def _restart(self, waiting: list[Reply], reason: str) -> tuple[int, int]:
+        """``start()`` until it works (the database may itself be restarting), then
+        settle the commands that were waiting from what the database says."""
         delay = RESTART_DELAY
         while True:
             try:
                 await self.start()
-                return
+                committed = await self.durable.committed(
+                    [r.command_id for r in waiting if r.command_id is not None])
+                return Outstanding.settle(waiting, committed, reason)
             except Exception:
                 log.exception("restarting the core failed; retrying",
                               extra={"retry_in_seconds": delay})
-                self.outstanding.fail_all("the core is restarting")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_DELAY_MAX)
 
     async def wait_recovered(self) -> None:
-        """Tests and the demo: wait until a running recovery has finished."""
-        if self._recovery is not None:
-            await self._recovery
+        """Tests and the demo: wait until running recoveries have finished."""
+        while True:
+            tasks = [t for t in [self._recovery, *self._tasks] if t is not None and not t.done()]
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -20,7 +20,7 @@ from excentra.db.records import (
     TradeRow,
     Writes,
 )
-from excentra.engine import Event, OrderStatus, OrderUpdated, Side
+from excentra.engine import Event, LevelChanged, OrderStatus, OrderUpdated, Side
 from excentra.engine.precision import plain
 from excentra.ledger import Movement, PairTerms, SettledTrade
 from excentra.ledger.clearing import Clearing, OpenedOrder
@@ -48,6 +48,15 @@ def _last_updates(events: Iterable[Event]) -> dict[Hashable, OrderUpdated]:
         if isinstance(e, OrderUpdated):
             last[e.order_id] = e
     return last
+
+
+def _book(pair_id: uuid.UUID, events: list[Event]) -> tuple[uuid.UUID, int] | None:
+    """``(pair id, the book's new seq)`` if the command changed a level (every
+    ``LevelChanged`` of one command carries the same seq; they sit near the end)."""
+    for e in reversed(events):
+        if isinstance(e, LevelChanged):
+            return pair_id, e.seq
+    return None
 
 
 def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: int,
@@ -87,12 +96,12 @@ def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: 
     }
     writes = Writes(command_id, "place_order", _as_uuid(order.user_id), json.dumps(result),
                     at, orders=(row,), order_changes=changes, trades=trade_rows,
-                    movements=movement_rows(movements))
+                    movements=movement_rows(movements), book=_book(pair_id, events))
     return writes, result
 
 
-def cancellation(clearing: Clearing, symbol: str, user_id: str, events: list[Event],
-                 movements: list[Movement], command_id: str,
+def cancellation(clearing: Clearing, symbol: str, pair_id: uuid.UUID, user_id: str,
+                 events: list[Event], movements: list[Movement], command_id: str,
                  at: datetime) -> tuple[Writes, Result]:
     pair = clearing.pairs[symbol]
     updates = _last_updates(events)
@@ -102,7 +111,8 @@ def cancellation(clearing: Clearing, symbol: str, user_id: str, events: list[Eve
                       "remaining_quantity": plain(pair.spec.quantity(cancelled.cancelled)),
                       "filled_quantity": plain(pair.spec.quantity(cancelled.filled))}
     writes = Writes(command_id, "cancel_order", _as_uuid(user_id), json.dumps(result), at,
-                    order_changes=changes, movements=movement_rows(movements))
+                    order_changes=changes, movements=movement_rows(movements),
+                    book=_book(pair_id, events))
     return writes, result
 
 

@@ -222,3 +222,10 @@ async def reset_password(db: Database, token_hash: str, password_hash: str) -> b
                          "WHERE id = :id", {"hash": password_hash, "now": moment, "id": user_id})
         await revoke_refresh_tokens(db, user_id)
     return True
+
+
+async def suspended_users(db: Database) -> set[str]:
+    """The ids of every suspended user."""
+    rows = await db.fetch_all("SELECT id FROM users WHERE is_suspended = :yes",
+                              {"yes": True})
+    return {str(r["id"]) for r in rows}

@@ -3,6 +3,9 @@
 Balances are written as absolute values. The journal is the only writer, so it keeps a
 mirror of the committed balances in minor units, applies each batch's movements to it in
 order, and upserts the touched rows; SQLite stores money as text and cannot add it in SQL.
+
+Each pair's ``book_seq`` is set to the highest seq its book reached in the batch (from the
+commands' ``Writes.book``), after the batch's new pairs are inserted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ _SQL = {
              "price_step, quantity_step, maker_fee_rate, taker_fee_rate, created_at) "
              "VALUES (:id, :base_asset, :quote_asset, :symbol, TRUE, :price_step, "
              ":quantity_step, :maker_fee_rate, :taker_fee_rate, :created_at)",
+    "book_seqs": "UPDATE trading_pairs SET book_seq = :book_seq WHERE id = :id",
     "orders": "INSERT INTO orders (id, user_id, pair_id, client_order_id, side, order_type, "
               "time_in_force, post_only, price, quantity, remaining_quantity, "
               "filled_quantity, reserved, status, seq, created_at, updated_at) VALUES (:id, "
@@ -87,8 +91,13 @@ class JournalWriter:
         """Commit every command of ``batch``, in order, in one transaction."""
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _SQL}
         mirror = {k: list(v) for k, v in self._touched(batch)}
+        books: dict[uuid.UUID, int] = {}
         for w in batch:
             self._collect(w, rows, mirror)
+            if w.book is not None:
+                pair_id, seq = w.book
+                books[pair_id] = max(seq, books.get(pair_id, seq))
+        rows["book_seqs"] = [{"id": k, "book_seq": v} for k, v in books.items()]
         rows["balances"] = self._balance_rows(mirror, batch[-1].at)
         if self.db.dialect == "postgresql":  # the whole batch in one round trip
             await self.db.execute_positional(*journal_pg.statement(rows))
@@ -102,7 +111,6 @@ class JournalWriter:
 
     def _collect(self, w: Writes, rows: dict[str, list[dict[str, Any]]],
                  mirror: dict[BalanceKey, list[int]]) -> None:
-        self.decimals.update(w.decimals)
         at = w.at
         rows["commands"].append({"command_id": w.command_id, "kind": w.kind,
                                  "user_id": w.user_id, "result": w.result, "created_at": at})

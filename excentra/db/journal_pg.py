@@ -9,8 +9,10 @@ per batch, each also waiting for the GIL when it came back).
 All CTEs of a statement see the same snapshot, so a row inserted by the batch cannot be
 updated by it: changes to orders and withdrawals that this same batch inserts are merged
 into their insert rows here, and several changes of one row keep the last (each change
-carries the row's absolute new values). Foreign keys are checked at the end of the
-statement, so trades may reference orders inserted beside them.
+carries the row's absolute new values); likewise a pair's ``book_seq``, an ``UPDATE``
+for a pair that exists, a value in the insert row of a pair the batch adds. Foreign keys
+are checked at the end of the statement, so trades may reference orders inserted beside
+them.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ INSERTS = (
         "id uuid, base_asset text, quote_asset text, symbol text, is_active bool, "
         "price_step text::numeric, quantity_step text::numeric, "
         "maker_fee_rate text::numeric, taker_fee_rate text::numeric, "
-        "created_at timestamptz")),
+        "created_at timestamptz, book_seq int8")),
     Table("commands", "commands", _cols(
         "command_id text, kind text, user_id uuid, result text, created_at timestamptz")),
     Table("orders", "orders", _cols(
@@ -91,12 +93,14 @@ ORDER_CHANGES = _cols("id uuid, remaining_quantity text::numeric, "
                       "filled_quantity text::numeric, reserved text::numeric, status text, "
                       "updated_at timestamptz")
 WITHDRAWAL_CHANGES = _cols("id uuid, status text, tx_hash text, updated_at timestamptz")
+BOOK_SEQS = _cols("id uuid, book_seq int8")
 
 
 def statement(rows: dict[str, list[Row]]) -> tuple[str, list[list[Any]]]:
     """The batch's single statement and its parameter arrays (``rows`` as the journal
     collects them: ``orders`` rows without ``updated_at``, ``withdrawals`` without
-    ``tx_hash``/``updated_at``)."""
+    ``tx_hash``/``updated_at``, ``pairs`` without ``is_active``/``book_seq``, at most one
+    ``book_seqs`` row per pair)."""
     orders = {r["id"]: {**r, "updated_at": r["created_at"]} for r in rows["orders"]}
     order_changes = _merge(orders, rows["order_changes"], ("remaining_quantity",
                            "filled_quantity", "reserved", "status", "updated_at"))
@@ -104,10 +108,12 @@ def statement(rows: dict[str, list[Row]]) -> tuple[str, list[list[Any]]]:
                    for r in rows["withdrawals"]}
     withdrawal_changes = _merge(withdrawals, rows["withdrawal_changes"],
                                 ("status", "tx_hash", "updated_at"))
+    pairs = {r["id"]: {**r, "is_active": True, "book_seq": 0} for r in rows["pairs"]}
+    book_seqs = _merge(pairs, rows["book_seqs"], ("book_seq",))
     tables = {**rows, "orders": list(orders.values()),
               "withdrawals": list(withdrawals.values()),
               "assets": [{**r, "is_active": True} for r in rows["assets"]],
-              "pairs": [{**r, "is_active": True} for r in rows["pairs"]]}
+              "pairs": list(pairs.values())}
     ctes: list[str] = []
     args: list[list[Any]] = []
     for t in INSERTS:
@@ -122,6 +128,8 @@ def statement(rows: dict[str, list[Row]]) -> tuple[str, list[list[Any]]]:
     if withdrawal_changes:
         ctes.append(_update("withdrawal_changes", "withdrawals", WITHDRAWAL_CHANGES,
                             withdrawal_changes, args, keep_old=("tx_hash",)))
+    if book_seqs:
+        ctes.append(_update("book_seqs", "trading_pairs", BOOK_SEQS, book_seqs, args))
     return "WITH " + ",\n".join(ctes) + "\nSELECT 1", args
 
 

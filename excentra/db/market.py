@@ -190,6 +190,14 @@ async def open_book_orders(db: Database) -> list[Row]:
         types={"id": uuid.UUID, "price": Decimal, "remaining_quantity": Decimal})
 
 
+async def book_seqs(db: Database) -> dict[str, int]:
+    """Per pair symbol, its book's stored seq (of the last committed command that changed
+    the book)."""
+    rows = await db.fetch_all("SELECT symbol, book_seq FROM trading_pairs",
+                              types={"book_seq": int})
+    return {r["symbol"]: r["book_seq"] for r in rows}
+
+
 async def window_trades(db: Database, since: datetime) -> list[Row]:
     """Every trade at or after ``since`` (symbol, price, quantity, created_at), in order."""
     return await db.fetch_all(

@@ -6,7 +6,7 @@ minor units (the journal turns them into absolute balances, see ``journal.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -134,5 +134,5 @@ class Writes:
     withdrawal_changes: tuple[WithdrawalChange, ...] = ()
     assets: tuple[AssetRow, ...] = ()
     pairs: tuple[PairRow, ...] = ()
-    decimals: dict[str, int] = field(default_factory=dict)
-    """Decimals of every asset a movement names (to write balances as decimals)."""
+    book: tuple[UUID, int] | None = None
+    """(pair id, the book's seq after this command) for a command that changed the book."""

@@ -28,6 +28,8 @@ class PairState:
     maker_fee_rate: Decimal
     taker_fee_rate: Decimal
     is_active: bool
+    book_seq: int
+    """The seq of the last committed command that changed the pair's book (0: none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,11 @@ async def load_state(db: Database) -> State:
                                  types={"is_active": bool})]
     pairs = [PairState(**r) for r in await db.fetch_all(
         "SELECT id, symbol, base_asset AS base, quote_asset AS quote, price_step, "
-        "quantity_step, maker_fee_rate, taker_fee_rate, is_active FROM trading_pairs",
+        "quantity_step, maker_fee_rate, taker_fee_rate, is_active, book_seq "
+        "FROM trading_pairs",
         types={"id": uuid.UUID, "price_step": Decimal, "quantity_step": Decimal,
-               "maker_fee_rate": Decimal, "taker_fee_rate": Decimal, "is_active": bool})]
+               "maker_fee_rate": Decimal, "taker_fee_rate": Decimal, "is_active": bool,
+               "book_seq": int})]
     balances = [(r["user_id"], r["asset"], r["available"], r["held"]) for r in
                 await db.fetch_all("SELECT user_id, asset, available, held FROM balances",
                                    types={"user_id": uuid.UUID, "available": Decimal,
@@ -88,13 +92,6 @@ async def load_state(db: Database) -> State:
         "(SELECT COALESCE(MAX(seq), 0) FROM trades) AS trade_seq") or {}
     return State(assets, pairs, balances, orders, withdrawals,
                  int(seqs.get("order_seq") or 0), int(seqs.get("trade_seq") or 0))
-
-
-async def command_result(db: Database, command_id: str) -> str | None:
-    """The stored reply of a command already committed, if any."""
-    raw = await db.fetch_val("SELECT result FROM commands WHERE command_id = :id",
-                             {"id": command_id})
-    return None if raw is None else str(raw)
 
 
 def _in_list(prefix: str, count: int) -> tuple[str, list[str]]:

@@ -98,4 +98,10 @@ class RejectCode(StrEnum):
     ORDER_NOT_OPEN = "order_not_open"
     ALREADY_EXISTS = "already_exists"
     UNAVAILABLE = "unavailable"
-    """The core is recovering from a failure; retry (HTTP 503)."""
+    """The command did not and will not happen (an actor failed, the core is being
+    rebuilt); retry (HTTP 503)."""
+    ACCOUNT_SUSPENDED = "account_suspended"
+    """The user is suspended: no new orders or withdrawals (cancels still work)."""
+    OUTCOME_UNKNOWN = "outcome_unknown"
+    """No answer in time: the command may still commit. Retrying with the same key
+    (``client_order_id``, ``Idempotency-Key``) answers with its outcome (HTTP 504)."""

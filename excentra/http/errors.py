@@ -77,6 +77,10 @@ REJECTIONS: dict[RejectCode, tuple[int, str]] = {
     RejectCode.ORDER_NOT_OPEN: (400, "Order is no longer open"),
     RejectCode.ALREADY_EXISTS: (409, "Resource already exists"),
     RejectCode.UNAVAILABLE: (503, "Service temporarily unavailable, please retry"),
+    RejectCode.ACCOUNT_SUSPENDED: (403, "Account suspended"),
+    RejectCode.OUTCOME_UNKNOWN: (504, "The request may still complete: retry with the same "
+                                      "client_order_id or Idempotency-Key to learn its "
+                                      "outcome"),
 }
 """The one place a rejection becomes HTTP. Routes override the message where the original
 names the asset or the order's state (see ``routes/orders.py``)."""
@@ -84,7 +88,7 @@ names the asset or the order's state (see ``routes/orders.py``)."""
 
 def rejection(code: RejectCode, message: str | None = None) -> ApiError:
     status, default = REJECTIONS[code]
-    headers = {"Retry-After": "1"} if status == 503 else None
+    headers = {"Retry-After": "1"} if status in (503, 504) else None
     return ApiError(status, message or default, headers)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from excentra.db import Database
+from excentra.db.accounts import suspended_users
 from excentra.exchange import Exchange
 from excentra.http.auth import Passwords, Tokens
 from excentra.http.catalog import Catalog
@@ -29,9 +30,7 @@ class SuspendedUsers:
         """Told the id of every user being suspended (e.g. to end its WS subscriptions)."""
 
     async def load(self, db: Database) -> None:
-        rows = await db.fetch_all("SELECT id FROM users WHERE is_suspended = :yes",
-                                  {"yes": True})
-        self._ids = {str(r["id"]) for r in rows}
+        self._ids = await suspended_users(db)
 
     def contains(self, user_id: str | uuid.UUID) -> bool:
         return str(user_id) in self._ids

@@ -1,6 +1,8 @@
 """A mirror of one order book's levels, built only from committed ``LevelChanged`` events
-(so what it shows is durable), with its own ``seq``: +1 per committed command that changed
-the book — the number API.md promises on every ``order_book`` event."""
+(so what it shows is durable), with the book's ``seq``: the seq those events carry, +1 per
+committed command that changed the book — the number API.md promises on every
+``order_book`` event. It starts from the pair's stored ``book_seq``, which the engine's
+book continues from too, so it never goes back across a restart or a rebuild."""
 
 from __future__ import annotations
 
@@ -15,9 +17,10 @@ from excentra.engine.precision import PairSpec, plain
 
 
 class BookMirror:
-    def __init__(self, spec: PairSpec) -> None:
+    def __init__(self, spec: PairSpec, seq: int = 0) -> None:
         self.spec = spec
-        self.seq = 0
+        self.seq = seq
+        """The seq of the last committed command that changed the book."""
         self._sides: dict[Side, SortedDict] = {Side.BUY: SortedDict(), Side.SELL: SortedDict()}
 
     def load(self, levels: Iterable[tuple[Side, int, int]]) -> None:
@@ -27,7 +30,8 @@ class BookMirror:
             book[price] = book.get(price, 0) + quantity
 
     def apply(self, changes: Iterable[LevelChanged]) -> bool:
-        """One command's level changes; ``True`` (and ``seq`` + 1) if there were any."""
+        """One command's level changes; ``True`` if there were any, and then ``seq`` is the
+        one they carry (all of one command's changes carry the same)."""
         changed = False
         for c in changes:
             book = self._sides[c.side]
@@ -35,9 +39,8 @@ class BookMirror:
                 book[c.price] = c.quantity
             else:
                 book.pop(c.price, None)
+            self.seq = c.seq
             changed = True
-        if changed:
-            self.seq += 1
         return changed
 
     def snapshot(self, depth: int) -> dict[str, list[dict[str, str]]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from excentra.actors.journal import Hold, JournalStats, Release
+from excentra.actors.journal import JournalStats, Pause, Resume
 from excentra.engine import OrderAccepted, Side, TradeExecuted
 from excentra.exchange import Exchange
 from tests.actors.helpers import (
@@ -48,7 +48,7 @@ async def test_nothing_is_acknowledged_or_broadcast_before_it_is_durable(
     taker = await funded_user(ex, USDT="100000")
     orders_before, delivered_before = await count(ex.db, "orders"), await _settled(ex, rec)
 
-    _journal(ex).tell(Hold())
+    _journal(ex).tell(Pause())
     tasks = [asyncio.create_task(limit(ex, m, Side.SELL, str(50000 + i), "0.1",
                                        client_order_id=f"ask-{i}"))
              for i, m in enumerate(makers)]
@@ -63,7 +63,7 @@ async def test_nothing_is_acknowledged_or_broadcast_before_it_is_durable(
     assert await count(ex.db, "orders") == orders_before
     assert await count(ex.db, "trades") == 0
 
-    _journal(ex).tell(Release())
+    _journal(ex).tell(Resume())
     results = [ok(r) for r in await answered(asyncio.gather(*tasks))]
 
     assert await count(ex.db, "orders") == orders_before + 4
@@ -130,7 +130,7 @@ async def test_replies_and_broadcasts_wait_for_a_held_journal_of_any_command(
     placed = ok(await limit(ex, a, Side.BUY, "100", "1"))
     delivered_before = await _settled(ex, rec)
 
-    _journal(ex).tell(Hold())
+    _journal(ex).tell(Pause())
     cancel = asyncio.create_task(ex.cancel_order(a, placed["order_id"]))
     withdraw = asyncio.create_task(ex.withdraw(a, "USDT", D("10"), "0xabc"))
     await asyncio.sleep(HELD_FOR)
@@ -141,7 +141,7 @@ async def test_replies_and_broadcasts_wait_for_a_held_journal_of_any_command(
     assert row == {"status": "open"}
     assert await count(ex.db, "withdrawals") == 0
 
-    _journal(ex).tell(Release())
+    _journal(ex).tell(Resume())
     ok(await answered(cancel))
     ok(await answered(withdraw))
     await _wait_for_deliveries(rec, delivered_before + 2)
@@ -183,7 +183,7 @@ async def test_rows_inserted_and_changed_in_one_batch_end_in_their_final_state(
     taker = await funded_user(ex, USDT="100000")
     stats_before = await _stats(ex)
 
-    _journal(ex).tell(Hold())
+    _journal(ex).tell(Pause())
     filled = asyncio.create_task(limit(ex, maker, Side.SELL, "100", "0.3",
                                        client_order_id="filled"))
     await _asks_on_book(ex, 1)
@@ -197,7 +197,7 @@ async def test_rows_inserted_and_changed_in_one_batch_end_in_their_final_state(
     await asyncio.sleep(0.05)
     hit = asyncio.create_task(limit(ex, taker, Side.BUY, "150", "0.2"))
     await asyncio.sleep(HELD_FOR)
-    _journal(ex).tell(Release())
+    _journal(ex).tell(Resume())
 
     first = ok(await answered(filled))
     for task in (*hits, hit):

@@ -11,7 +11,7 @@ import pytest
 
 from excentra.actors import supervisor as sv_module
 from excentra.actors.book import InjectFault
-from excentra.actors.journal import Hold, Release
+from excentra.actors.journal import Pause, Resume
 from excentra.actors.ledger import Rejected
 from excentra.actors.supervisor import Supervisor
 from excentra.db.audit import audit
@@ -211,13 +211,13 @@ async def test_a_retry_after_a_reply_timeout_harms_nobody(database_url: str) -> 
     async with Exchange(database_url) as ex:
         a, b = await funded_user(ex, USDT="1000"), await funded_user(ex, USDT="1000")
         ex.reply_timeout = 0.3
-        _actor(ex, "journal").tell(Hold())  # a slow database, made deterministic
+        _actor(ex, "journal").tell(Pause())  # a slow database, made deterministic
         first = await limit(ex, a, Side.BUY, "100", "1", client_order_id="x")
         assert first == UNAVAILABLE  # timed out; still in the pipeline
         retry = asyncio.create_task(limit(ex, a, Side.BUY, "100", "1", client_order_id="x"))
         other = asyncio.create_task(limit(ex, b, Side.BUY, "100", "1"))
         await asyncio.sleep(0.05)
-        _actor(ex, "journal").tell(Release())
+        _actor(ex, "journal").tell(Resume())
         outcomes = await answered(asyncio.gather(retry, other))
         await asyncio.sleep(0.2)  # a journal death would start a recovery now
         await _sv(ex).wait_recovered()

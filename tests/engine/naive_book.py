@@ -139,6 +139,13 @@ class NaiveBook:
                 events.append(OrderUpdated(maker.order_id, maker.user_id, maker_side, status,
                                            maker.quantity - maker.remaining, maker.remaining,
                                            0, None))
+                if maker.remaining:
+                    # Partly filled, the maker is still the next resting order: nothing
+                    # behind it is reached. The taker is used up (its quantity, or a budget
+                    # now below one lot here), so matching stops for size, and an own
+                    # order further back in the queue is never looked at (no STP).
+                    stop = "size"
+                    break
             if touched:
                 total, count = self._level(maker_side, px)
                 events.append(LevelChanged(self.seq + 1, maker_side, px, total, count))

@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from decimal import Decimal
 
-from excentra.engine import OrderBook, Side
+from hypothesis import example, given, settings
+
+from excentra.engine import (
+    BookLevel,
+    OrderBook,
+    OrderStatus,
+    OrderUpdated,
+    Side,
+    StpMode,
+    TimeInForce,
+)
 from tests.builders import btc_usdt
-from tests.engine.commands import USERS, Command, apply, command_lists
+from tests.engine.commands import USERS, Command, Limit, Market, apply, command_lists
 from tests.engine.naive_book import NaiveBook
+
+
+def _budget_left_below_a_lot_before_an_own_order(stp: StpMode) -> list[Command]:
+    """A budget buy partly fills another user's ask, leaving less than one lot's cost, with
+    its own ask next in the queue: it is used up there (filled); STP is never reached."""
+    def ask(oid: int, user: str, quantity: str) -> Limit:
+        return Limit(oid, user, Side.SELL, Decimal("100.00"), Decimal(quantity),
+                     TimeInForce.GTC, False, StpMode.EXPIRE_TAKER)
+
+    # One lot at 100.00 costs 0.01 USDT: the budget 0.015 buys one lot, 0.005 is unspent.
+    return [ask(1, "u1", "0.0002"), ask(2, "u0", "0.0001"),
+            Market(3, "u0", Side.BUY, None, Decimal("0.015"), stp)]
+
+
+def test_a_used_up_budget_stops_before_self_trade_prevention() -> None:
+    """Regression (issue 10): the naive book used to skip past the partly filled maker to
+    the taker's own order and apply STP (cancelling the taker, and the own order for
+    expire_maker/expire_both) instead of stopping with the budget used up, as the engine
+    does."""
+    for stp in StpMode:
+        real, naive = OrderBook(btc_usdt()), NaiveBook(btc_usdt())
+        for cmd in _budget_left_below_a_lot_before_an_own_order(stp):
+            events = apply(naive, cmd)
+            assert apply(real, cmd) == events, (stp, cmd)
+        assert events[-1] == OrderUpdated(3, "u0", Side.BUY, OrderStatus.FILLED, 1, 0, 0,
+                                          None), stp
+        assert naive.snapshot().asks == (BookLevel(10_000, 2, 2),), stp  # own ask kept
 
 
 @settings(max_examples=500, deadline=None)
 @given(command_lists(max_size=80))
+@example(_budget_left_below_a_lot_before_an_own_order(StpMode.EXPIRE_TAKER))
+@example(_budget_left_below_a_lot_before_an_own_order(StpMode.EXPIRE_MAKER))
+@example(_budget_left_below_a_lot_before_an_own_order(StpMode.EXPIRE_BOTH))
 def test_book_and_naive_book_emit_identical_events(cmds: list[Command]) -> None:
     real, naive = OrderBook(btc_usdt()), NaiveBook(btc_usdt())
     for cmd in cmds:

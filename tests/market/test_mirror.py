@@ -1,6 +1,7 @@
 """``BookMirror`` (prices in ticks, quantities in lots): fed only the ``LevelChanged``
-events of each command, it shows what the engine's own book shows, and its ``seq`` moves
-with the engine's (+1 per command that changed a level)."""
+events of each command, it shows what the engine's own book shows, and its ``seq`` is the
+engine's (the one the events carry: +1 per command that changed a level), also when both
+continue from a stored seq."""
 
 from __future__ import annotations
 
@@ -59,11 +60,11 @@ def test_snapshot_is_best_first_aggregated_and_cut_at_depth() -> None:
     # one command, several changes: one step; a removed level disappears
     assert mirror.apply([LevelChanged(7, SELL, 9_400, 0, 0),
                          LevelChanged(7, BUY, 9_100, 7, 2)])
-    assert mirror.seq == 1
+    assert mirror.seq == 7  # the seq the events carry, not a count of its own
     assert [lv["price"] for lv in mirror.snapshot(20)["asks"]] == [plain(spec.price(9_500))]
     assert mirror.snapshot(20)["bids"][0]["quantity"] == plain(spec.quantity(7))
     assert not mirror.apply([])  # nothing changed: no step
-    assert mirror.seq == 1
+    assert mirror.seq == 7
 
 
 def test_levels_print_on_the_pair_grid() -> None:
@@ -73,3 +74,15 @@ def test_levels_print_on_the_pair_grid() -> None:
     assert level == {"price": plain(btc_usdt().price(1)),
                      "quantity": plain(btc_usdt().quantity(1))}
     assert "E" not in level["price"] + level["quantity"]
+
+
+def test_a_mirror_continues_from_a_stored_seq() -> None:
+    engine = book()
+    engine.seq = 41  # a book rebuilt from storage continues from the stored seq
+    mirror = BookMirror(engine.spec, seq=41)
+    assert mirror.seq == 41
+    changes = [e for e in engine.place_limit("o1", "u1", BUY, engine.spec.price(9_000),
+                                             engine.spec.quantity(3))
+               if isinstance(e, LevelChanged)]
+    assert mirror.apply(changes)
+    assert mirror.seq == engine.seq == 42

@@ -204,18 +204,19 @@ async def get_order(request: Request) -> Response:
 async def cancel_order(request: Request) -> Response:
     principal = require_active(request)
     services: Services = request.state.services
-    row = await _own_order(request, principal.user_id)
-    outcome = await services.exchange.cancel_order(principal.user_id, str(row["id"]))
+    order_id = ORDER_ID.get(request)
+    outcome = await services.exchange.cancel_order(principal.user_id, str(order_id))
     if isinstance(outcome, Rejected):
-        if outcome.code is RejectCode.ORDER_NOT_OPEN:
-            now = await order_by_id(services.db, row["id"])
-            status = now["status"] if now else row["status"]
-            raise bad_request("Filled orders can not be cancelled" if status == "filled"
-                              else "Order is already cancelled")
+        if outcome.code in (RejectCode.ORDER_NOT_FOUND, RejectCode.ORDER_NOT_OPEN):
+            # The core has no such open order of this user: say why, from what is stored.
+            row = await _own_order(request, principal.user_id)  # 404 if not theirs
+            if row["status"] == "filled":
+                raise bad_request("Filled orders can not be cancelled")
+            if row["status"] == "cancelled":
+                raise bad_request("Order is already cancelled")
+            raise rejection(RejectCode.ORDER_NOT_OPEN)  # finished, not yet stored
         raise rejection(outcome.code)
-    after = await order_by_id(services.db, row["id"])
-    assert after is not None
-    return json(order_json(after))
+    return json(outcome)  # the cancelled order, in ``order_json``'s shape (writes.py)
 
 
 routes = [

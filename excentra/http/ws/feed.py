@@ -6,12 +6,13 @@ cancelled order's ``order_status`` and the ``order_book``.
 The feed also keeps what those events need and the engine's events do not carry: a mirror
 of each book (for snapshots and ``seq``), the 24 h ticker window of each pair, and the
 price/side/type of every resting order (a maker's update names only its id). All of it is
-built from committed data only, loaded from the database at start.
+built from committed data only, loaded from the database at start (each mirror's ``seq``
+from its pair's stored ``book_seq``, so it never goes back across a restart).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -88,9 +89,16 @@ class Feed:
             self.mirrors[o.symbol].load([(Side(o.side), ticks, lots)])
             self.resting[o.order_id] = Resting(o.symbol, o.side, "limit", o.price)
 
+    def load_seqs(self, seqs: Mapping[str, int]) -> None:
+        """Each pair's stored ``book_seq`` (symbol → seq), before any command is applied."""
+        for symbol, seq in seqs.items():
+            mirror = self.mirrors.get(symbol)
+            if mirror is not None:
+                mirror.seq = seq
+
     def knows(self, symbol: str) -> bool:
         """Whether the pair is followed; a pair added since start is taken on here (its
-        mirror starts empty: a new pair has no orders before its first commit)."""
+        mirror starts empty at seq 0: a new pair has no orders before its first commit)."""
         if symbol not in self.specs:
             found = self.lookup(symbol)
             if found is None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from excentra.actors.bridge import Fence
 from excentra.actors.journal import Committed
 from excentra.engine.precision import plain
 from excentra.http.ws import channels as ch
@@ -43,9 +44,15 @@ def dumps(value: Any) -> str:
 
 
 class Hub:
-    def __init__(self, loop: asyncio.AbstractEventLoop, feed: Feed) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, feed: Feed,
+                 fence: Fence | None = None) -> None:
         self.loop = loop
         self.feed = feed
+        self.fence = fence
+        """Advanced past every batch applied: a caller resumes only once the hub shows
+        its command (read-your-writes for the REST order book and ticker)."""
+        if fence is not None:
+            fence.attach()
         self.channels: dict[str, set[Peer]] = {}
         self.delivered = 0
         self.dropped_peers = 0
@@ -75,6 +82,8 @@ class Hub:
         for commit in batch.commands:
             for channel, data in self.feed.translate(commit):
                 self.publish(channel, data)
+        if self.fence is not None:
+            self.fence.advance(batch.number)
 
     def publish(self, channel: str, data: dict[str, Any]) -> None:
         for listener in self.listeners:

@@ -22,11 +22,12 @@ HUB = "ws_hub"
 
 
 async def load_feed(services: Services, feed: Feed) -> None:
-    """Books and 24 h windows as committed: open orders, the day's trades, and each pair's
-    last trade before the window."""
+    """Books and 24 h windows as committed: open orders, each book's seq, the day's trades,
+    and each pair's last trade before the window."""
     orders = await market.open_book_orders(services.db)
     feed.load_orders([OpenOrder(str(r["id"]), r["symbol"], r["side"], r["price"],
                                 r["remaining_quantity"]) for r in orders])
+    feed.load_seqs(await market.book_seqs(services.db))
     await load_tickers(services, feed)
     log.info("ws feed loaded", extra={"open_orders": len(orders), "pairs": len(feed.specs)})
 
