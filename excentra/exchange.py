@@ -45,7 +45,7 @@ from excentra.actors.ledger import (
     SettleWithdrawal,
     Withdraw,
 )
-from excentra.actors.supervisor import Supervisor, pair_terms
+from excentra.actors.supervisor import Supervisor
 from excentra.db import Database, migrate
 from excentra.db.lookups import Coalescer
 from excentra.db.records import AssetRow, PairRow
@@ -61,6 +61,7 @@ from excentra.engine import (
 )
 from excentra.engine.precision import PairSpec, plain
 from excentra.ledger.clearing import NewOrder
+from excentra.registry import Registry, pair_terms
 
 log = logging.getLogger("excentra.exchange")
 
@@ -92,6 +93,8 @@ class Exchange:
         self._inflight: dict[str, asyncio.Future[Outcome]] = {}
         """Commands on their way, by command id."""
         self.outstanding = Outstanding()
+        self.registry = Registry()
+        """Assets and pairs (see ``excentra.registry``)."""
         self.fence = Fence()
         """Views on this loop that must show a command before its caller resumes (the
         WebSocket hub) attach here and advance it (read-your-writes)."""
@@ -107,6 +110,7 @@ class Exchange:
             sys.setswitchinterval(self.switch_interval)
         await self.db.connect()
         await migrate(self.db)
+        await self.registry.load(self.db)
         self.supervisor = Supervisor(self.db.url, asyncio.get_running_loop(),
                                      self.outstanding, self._subscribers, self._max_batch)
         await self.supervisor.start()
@@ -198,14 +202,18 @@ class Exchange:
         # A fresh id per call: adding an asset that exists is ALREADY_EXISTS (the ledger
         # knows its assets), never a replay of the first add's answer.
         command_id = f"asset:{symbol}:{row.id}"
-        return await self._command(command_id, lambda r: AddAsset(command_id, row, r))
+        outcome = await self._command(command_id, lambda r: AddAsset(command_id, row, r),
+                                      keyed=False)
+        if not isinstance(outcome, Rejected):
+            self.registry.asset_added(symbol, decimals)
+        return outcome
 
     async def add_pair(self, base: str, quote: str, *, price_step: Decimal | None = None,
                        quantity_step: Decimal | None = None,
                        maker_fee_rate: Decimal = Decimal(0),
                        taker_fee_rate: Decimal = Decimal(0)) -> Outcome:
         """Add a trading pair at runtime: its book actor starts now, no restart needed."""
-        decimals = await self._decimals()
+        decimals = self.registry.decimals()
         if base not in decimals or quote not in decimals or base == quote:
             return Rejected(RejectCode.ASSET_NOT_FOUND)
         row = PairRow(uuid.uuid4(), base, quote, f"{base}/{quote}", price_step,
@@ -225,11 +233,13 @@ class Exchange:
             log.exception("a new pair's book did not start", extra={"pair": row.symbol})
             return Rejected(RejectCode.UNAVAILABLE)
         outcome = await self._command(
-            command_id, lambda reply: AddPair(command_id, row, terms, book, reply))
+            command_id, lambda reply: AddPair(command_id, row, terms, book, reply),
+            keyed=False)
         if isinstance(outcome, Rejected):
             await asyncio.to_thread(lambda: book.stop(block=True) if book.is_alive() else None)
         else:
-            self._sv.register_book(row.symbol, book, terms.spec)
+            self._sv.register_book(row.symbol, book)
+            self.registry.pair_added(row.id, terms)
         return outcome
 
     # -- queries -------------------------------------------------------------------------
@@ -264,7 +274,7 @@ class Exchange:
 
     def pair_spec(self, symbol: str) -> PairSpec | None:
         """The pair's grid (``None`` for an unknown pair)."""
-        return self.supervisor.specs.get(symbol) if self.supervisor else None
+        return self.registry.spec(symbol)
 
     def mailbox_depths(self) -> dict[str, int]:
         """Messages waiting in each actor's inbox (a gauge for ``/metrics``)."""
@@ -276,6 +286,11 @@ class Exchange:
         # pykka's threading inbox is a queue.Queue; the ActorInbox protocol does not name qsize
         return {name: int(getattr(ref.actor_inbox, "qsize", lambda: 0)())
                 for name, ref in refs.items()}
+
+    def recoveries(self) -> dict[str, int]:
+        """Rebuilds since start: ``book`` (one pair's book alone), ``core`` (everything)."""
+        sv = self.supervisor
+        return {} if sv is None else {"book": sv.book_recoveries, "core": sv.recoveries}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -331,10 +346,6 @@ class Exchange:
         if reply.batch:
             await self.fence.reached(reply.batch)
         return value
-
-    async def _decimals(self) -> dict[str, int]:
-        rows = await self.db.fetch_all("SELECT symbol, decimals FROM assets")
-        return {r["symbol"]: int(r["decimals"]) for r in rows}
 
 
 def _uuid(value: str) -> uuid.UUID | None:

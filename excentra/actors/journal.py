@@ -161,7 +161,11 @@ class JournalActor(Supervised):
 
     def setup(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.loop.run_until_complete(self.store.open())
+        try:
+            self.loop.run_until_complete(self.store.open())
+        except BaseException:  # pykka calls neither on_stop nor on_failure after this
+            self.loop.close()
+            raise
 
     def on_stop(self) -> None:
         self._close()

@@ -33,10 +33,9 @@ from excentra.actors.book import Cancel, Match, Settle
 from excentra.actors.bridge import Reply, Unavailable
 from excentra.actors.journal import Barrier, Commit
 from excentra.actors.supervised import Supervised
-from excentra.actors.writes import cancellation, movement_rows, placement
+from excentra.actors.writes import OpenOrder, cancellation, movement_rows, placement
 from excentra.db.records import (
     AssetRow,
-    OrderRow,
     PairRow,
     WithdrawalChange,
     WithdrawalRow,
@@ -46,6 +45,7 @@ from excentra.engine import OrderRejected, OrderStatus, OrderUpdated, RejectCode
 from excentra.engine.precision import plain
 from excentra.ledger import PairTerms
 from excentra.ledger.clearing import Clearing, NewOrder
+from excentra.timefmt import api_time
 
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED)
 
@@ -171,16 +171,6 @@ class SetSuspended:
 
     user_id: str
     suspended: bool
-
-
-@dataclass(frozen=True, slots=True)
-class OpenOrder:
-    """What the ledger keeps of an order resting on a book."""
-
-    symbol: str
-    user_id: str
-    row: OrderRow | None
-    """As first written (for the cancel's answer); ``None`` if loaded without it."""
 
 
 # -- the actor ------------------------------------------------------------------------------
@@ -350,12 +340,14 @@ class LedgerActor(Supervised):
                 [*m.opened.movements, *movements], trades, self.trade_seq + 1,
                 m.command_id, at)
             self.trade_seq += len(trades)
-            self.open_orders[m.opened.order.order_id] = OpenOrder(
-                m.symbol, m.opened.order.user_id, writes.orders[0])
+            self.open_orders[m.opened.order.order_id] = OpenOrder.of(m.symbol,
+                                                                     writes.orders[0])
         else:
             assert m.user_id is not None
-            writes, result = cancellation(self.clearing, m.symbol, pair_id, m.user_id,
-                                          m.events, movements, m.command_id, at)
+            order_id = next(str(e.order_id) for e in m.events if isinstance(e, OrderUpdated))
+            writes, result = cancellation(self.clearing, self.open_orders[order_id],
+                                          pair_id, m.user_id, m.events, movements,
+                                          m.command_id, at)
         for e in m.events:
             if isinstance(e, OrderUpdated) and e.status in _FINAL:
                 self.open_orders.pop(str(e.order_id), None)
@@ -418,7 +410,10 @@ class LedgerActor(Supervised):
             m.reply.resolve(Rejected(RejectCode.ALREADY_EXISTS))
             return
         self.clearing.add_asset(m.row.symbol, m.row.decimals)
-        result = {"id": str(m.row.id), "symbol": m.row.symbol}
+        r = m.row
+        result = {"id": str(r.id), "symbol": r.symbol, "name": r.name, "decimals": r.decimals,
+                  "is_active": True, "coingecko_id": r.coingecko_id,
+                  "created_at": api_time(r.created_at)}
         writes = Writes(m.command_id, "add_asset", None, json.dumps(result), m.row.created_at,
                         assets=(m.row,))
         self.journal.tell(Commit(writes, result, m.reply, None, (), ()))
@@ -431,7 +426,12 @@ class LedgerActor(Supervised):
         self.clearing.add_pair(m.terms)
         self.books[symbol] = m.book
         self.pair_ids[symbol] = m.row.id
-        result = {"id": str(m.row.id), "symbol": symbol}
+        spec = m.terms.spec
+        result = {"id": str(m.row.id), "base_asset": m.terms.base,
+                  "quote_asset": m.terms.quote, "symbol": symbol, "is_active": True,
+                  "created_at": api_time(m.row.created_at),
+                  "price_step": plain(spec.price_step),
+                  "quantity_step": plain(spec.quantity_step)}
         writes = Writes(m.command_id, "add_pair", None, json.dumps(result), m.row.created_at,
                         pairs=(m.row,))
         self.journal.tell(Commit(writes, result, m.reply, None, (), ()))

@@ -52,20 +52,16 @@ from excentra.actors.journal import (
     Store,
     UseBroadcaster,
 )
-from excentra.actors.ledger import (
-    BookDown,
-    BookUp,
-    LedgerActor,
-    OpenOrder,
-    RegisterBooks,
-)
+from excentra.actors.ledger import BookDown, BookUp, LedgerActor, RegisterBooks
+from excentra.actors.writes import OpenOrder
 from excentra.db import Database
 from excentra.db.accounts import suspended_users
 from excentra.db.state import State, command_results, load_state
-from excentra.engine import OrderBook, OrderType, PairSpec, RestingOrder, Side
+from excentra.engine import OrderBook, OrderType, RestingOrder, Side
 from excentra.engine.precision import on_grid
-from excentra.ledger import OrderTerms, PairTerms
+from excentra.ledger import OrderTerms
 from excentra.ledger.clearing import Clearing
+from excentra.registry import pair_terms
 
 log = logging.getLogger("excentra.supervisor")
 
@@ -76,18 +72,6 @@ START_TIMEOUT = 30.0
 """Seconds an actor may take to confirm its start (the journal connects to the database)."""
 BARRIER_TIMEOUT = 60.0
 """Seconds the journal may take to make durable what it holds before a rebuild."""
-
-
-def pair_terms(symbol: str, base: str, quote: str, price_step: Decimal | None,
-               quantity_step: Decimal | None, maker_fee: Decimal, taker_fee: Decimal,
-               decimals: dict[str, int]) -> PairTerms:
-    """A pair's grid (derived when a step is not stored) and fees."""
-    base_dec, quote_dec = decimals[base], decimals[quote]
-    if price_step is None or quantity_step is None:
-        spec = PairSpec.derive(symbol, base_dec, quote_dec)
-    else:
-        spec = PairSpec(symbol, base_dec, quote_dec, price_step, quantity_step)
-    return PairTerms(spec, base, quote, maker_fee, taker_fee)
 
 
 def _units(amount: Decimal, decimals: int) -> int:
@@ -225,8 +209,6 @@ class Supervisor:
         self.subscribers = list(subscribers)
         self.max_batch = max_batch
         self.actors: Actors | None = None
-        self.specs: dict[str, PairSpec] = {}
-        """Every pair's grid, by symbol (read on the event loop, e.g. by the WS feed)."""
         self.recovering = False
         """The whole core is being rebuilt (commands are refused meanwhile)."""
         self.recoveries = 0
@@ -253,8 +235,10 @@ class Supervisor:
             journal = await self._spawn(started, self.kinds.journal, "journal",
                                         self.durable.store(built), broadcaster,
                                         self.max_batch)
-            open_orders = {str(o.id): OpenOrder(o.symbol, str(o.user_id), None)
-                           for o in state.open_orders}
+            open_orders = {str(o.id): OpenOrder(
+                o.symbol, str(o.user_id), o.side, o.order_type, o.price, o.quantity,
+                o.client_order_id, o.time_in_force, o.post_only, o.created_at)
+                for o in state.open_orders}
             ledger = await self._spawn(started, self.kinds.ledger, "ledger", built.clearing,
                                        journal, state.order_seq, state.trade_seq,
                                        open_orders, suspended)
@@ -266,7 +250,6 @@ class Supervisor:
             await self._stop_all(list(reversed(started)))
             raise
         ledger.tell(RegisterBooks(dict(actors.books), dict(built.pair_ids)))
-        self.specs.update({symbol: book.spec for symbol, book in built.books.items()})
         self.actors = actors
         self.books_down.clear()
         log.info("core started", extra={"pairs": sorted(built.books),
@@ -316,10 +299,9 @@ class Supervisor:
         return await self._spawn([], self.kinds.book, f"book:{symbol}", book,
                                  self.actors.ledger)
 
-    def register_book(self, symbol: str, ref: pykka.ActorRef[Any], spec: PairSpec) -> None:
+    def register_book(self, symbol: str, ref: pykka.ActorRef[Any]) -> None:
         assert self.actors is not None
         self.actors.books[symbol] = ref
-        self.specs[symbol] = spec
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Deliver committed batches to ``subscriber``, also after a broadcaster restart."""

@@ -9,6 +9,7 @@ import functools
 import json
 import uuid
 from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,7 @@ from excentra.engine import Event, LevelChanged, OrderStatus, OrderUpdated, Side
 from excentra.engine.precision import plain
 from excentra.ledger import Movement, PairTerms, SettledTrade
 from excentra.ledger.clearing import Clearing, OpenedOrder
+from excentra.timefmt import api_time
 
 Result = dict[str, Any]
 
@@ -100,16 +102,49 @@ def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: 
     return writes, result
 
 
-def cancellation(clearing: Clearing, symbol: str, pair_id: uuid.UUID, user_id: str,
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """What the ledger keeps of an order resting on a book: where it is, whose it is, and
+    what a cancel's answer shows of it."""
+
+    symbol: str
+    user_id: str
+    side: str
+    order_type: str
+    price: Decimal | None
+    quantity: Decimal
+    client_order_id: str | None
+    time_in_force: str
+    post_only: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, symbol: str, row: OrderRow) -> OpenOrder:
+        return cls(symbol, str(row.user_id), row.side, row.order_type, row.price,
+                   row.quantity, row.client_order_id, row.time_in_force, row.post_only,
+                   row.created_at)
+
+
+def cancellation(clearing: Clearing, order: OpenOrder, pair_id: uuid.UUID, user_id: str,
                  events: list[Event], movements: list[Movement], command_id: str,
                  at: datetime) -> tuple[Writes, Result]:
-    pair = clearing.pairs[symbol]
+    """The writes of a cancel, and its answer: the cancelled order as ``GET /orders/{id}``
+    shows it (its unfilled part kept as ``remaining_quantity``, the original's way)."""
+    pair = clearing.pairs[order.symbol]
+    spec = pair.spec
     updates = _last_updates(events)
     changes = tuple(_change(clearing, pair, u, at) for u in updates.values())
     cancelled = next(iter(updates.values()))
-    result: Result = {"order_id": str(cancelled.order_id), "status": cancelled.status.value,
-                      "remaining_quantity": plain(pair.spec.quantity(cancelled.cancelled)),
-                      "filled_quantity": plain(pair.spec.quantity(cancelled.filled))}
+    result: Result = {
+        "id": str(cancelled.order_id), "symbol": order.symbol, "side": order.side,
+        "order_type": order.order_type,
+        "price": None if order.price is None else plain(order.price),
+        "quantity": plain(order.quantity),
+        "remaining_quantity": plain(spec.quantity(cancelled.cancelled)),
+        "filled_quantity": plain(spec.quantity(cancelled.filled)),
+        "status": cancelled.status.value, "client_order_id": order.client_order_id,
+        "time_in_force": order.time_in_force, "post_only": order.post_only,
+        "created_at": api_time(order.created_at), "updated_at": api_time(at)}
     writes = Writes(command_id, "cancel_order", _as_uuid(user_id), json.dumps(result), at,
                     order_changes=changes, movements=movement_rows(movements),
                     book=_book(pair_id, events))

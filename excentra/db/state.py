@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +45,10 @@ class OpenOrderState:
     remaining: Decimal
     reserved: Decimal
     seq: int
+    client_order_id: str | None
+    time_in_force: str
+    post_only: bool
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +81,13 @@ async def load_state(db: Database) -> State:
                                           "held": Decimal})]
     orders = [OpenOrderState(**r) for r in await db.fetch_all(
         "SELECT o.id, o.user_id, p.symbol, o.side, o.order_type, o.price, o.quantity, "
-        "o.remaining_quantity AS remaining, o.reserved, o.seq FROM orders o "
+        "o.remaining_quantity AS remaining, o.reserved, o.seq, o.client_order_id, "
+        "o.time_in_force, o.post_only, o.created_at FROM orders o "
         "JOIN trading_pairs p ON p.id = o.pair_id "
         "WHERE o.status IN ('open', 'partially_filled') ORDER BY o.seq",
         types={"id": uuid.UUID, "user_id": uuid.UUID, "price": Decimal,
-               "quantity": Decimal, "remaining": Decimal, "reserved": Decimal})]
+               "quantity": Decimal, "remaining": Decimal, "reserved": Decimal,
+               "post_only": bool, "created_at": datetime})]
     withdrawals = [(r["id"], r["user_id"], r["asset"], r["amount"] + r["fee"]) for r in
                    await db.fetch_all(
                        "SELECT id, user_id, asset, amount, fee FROM withdrawals "

@@ -30,7 +30,7 @@ from excentra.http.ratelimit import RateLimiter
 from excentra.http.routes import ROUTES
 from excentra.http.routes.auth import sweep_refresh_tokens
 from excentra.http.services import Services
-from excentra.http.ws.startup import HUB, start_ws
+from excentra.http.ws.startup import start_ws
 
 log = logging.getLogger("excentra.http")
 
@@ -94,16 +94,16 @@ async def _start(settings: Settings, passwords: Passwords | None) -> Services:
         return {"ws_connections": services.counters.ws_connections,
                 "uptime_seconds": services.counters.uptime_seconds,
                 "mailboxes": exchange.mailbox_depths(),
-                "journal_mean_batch": services.extras.get("journal_mean_batch", 0.0),
-                "ws_delivered": getattr(services.extras.get(HUB), "delivered", 0),
-                "ws_dropped": getattr(services.extras.get(HUB), "dropped_peers", 0)}
+                "recoveries": exchange.recoveries(),
+                "journal_mean_batch": services.journal_mean_batch,
+                "ws_delivered": services.hub.delivered if services.hub else 0,
+                "ws_dropped": services.hub.dropped_peers if services.hub else 0}
 
     services = Services(settings, exchange, Tokens(secret), passwords or Passwords(),
                         RateLimiter(settings.rate_limits, settings.trusted_proxies),
                         Metrics(live))
     try:
         await services.suspended.load(services.db)
-        await services.catalog.load(services.db)
     except BaseException:
         await exchange.stop()
         raise

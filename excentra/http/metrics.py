@@ -38,6 +38,12 @@ class _Live(Collector):
         yield GaugeMetricFamily("excentra_journal_mean_batch",
                                 "Mean commands per journal commit since start",
                                 value=now.get("journal_mean_batch", 0.0))
+        recoveries = CounterMetricFamily("excentra_actor_recoveries",
+                                         "Rebuilds after an actor died, by scope (a pair's "
+                                         "book alone, or the whole core)", labels=["scope"])
+        for scope, value in sorted(now.get("recoveries", {}).items()):
+            recoveries.add_metric([scope], value)
+        yield recoveries
         yield GaugeMetricFamily("excentra_uptime_seconds", "Seconds since the server started",
                                 value=now.get("uptime_seconds", 0))
 
@@ -52,9 +58,6 @@ class Metrics:
                                 ["route", "status"], registry=self.registry)
         self.latency = Histogram("excentra_http_request_seconds", "HTTP request latency",
                                  ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.command_latency = Histogram(
-            "excentra_command_seconds", "Core command latency (send to durable reply)",
-            ["command"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.registry.register(_Live(live))
 
     def render(self) -> bytes:

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
 from excentra.engine.precision import plain
+from excentra.timefmt import api_time
 
 
 def dec(value: Decimal | str | int | None) -> str | None:
@@ -20,7 +21,7 @@ def dec(value: Decimal | str | int | None) -> str | None:
 
 
 def ts(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return api_time(value)
 
 
 def uid(value: uuid.UUID | str) -> str:

@@ -7,16 +7,19 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from excentra.db import Database
 from excentra.db.accounts import suspended_users
 from excentra.exchange import Exchange
 from excentra.http.auth import Passwords, Tokens
-from excentra.http.catalog import Catalog
 from excentra.http.config import Settings
 from excentra.http.metrics import Metrics
 from excentra.http.ratelimit import RateLimiter
+from excentra.registry import Registry
+
+if TYPE_CHECKING:
+    from excentra.http.ws.hub import Hub
 
 
 class SuspendedUsers:
@@ -66,10 +69,18 @@ class Services:
     limiter: RateLimiter
     metrics: Metrics
     suspended: SuspendedUsers = field(default_factory=SuspendedUsers)
-    catalog: Catalog = field(default_factory=Catalog)
     counters: Counters = field(default_factory=Counters)
-    extras: dict[str, Any] = field(default_factory=dict)
-    """Per-feature state other modules attach (e.g. the WebSocket hub)."""
+    hub: Hub | None = None
+    """The WebSocket hub (set by its start step)."""
+    journal_mean_batch: float = 0.0
+    """Commands per journal commit, as last read by ``/health``."""
+    decoy_hash: str | None = None
+    """A password hash verified for unknown e-mails (login takes as long either way)."""
+
+    @property
+    def catalog(self) -> Registry:
+        """The exchange's assets and pairs (one registry, owned by the exchange)."""
+        return self.exchange.registry
 
     @property
     def db(self) -> Database:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from excentra.http.catalog import Catalog
 from excentra.http.errors import bad_request, unprocessable
 from excentra.http.symbols import path_symbol
+from excentra.registry import Registry
 
 
 def places(value: Decimal) -> int:
@@ -18,7 +18,7 @@ def places(value: Decimal) -> int:
     return max(0, -exponent)
 
 
-def check_places(catalog: Catalog, name: str, value: Decimal, asset: str) -> None:
+def check_places(catalog: Registry, name: str, value: Decimal, asset: str) -> None:
     """400 when ``value`` has more decimal places than ``asset`` allows (API.md)."""
     info = catalog.assets.get(asset)
     if info is not None and places(value) > info.decimals:
@@ -26,7 +26,7 @@ def check_places(catalog: Catalog, name: str, value: Decimal, asset: str) -> Non
                           f"({info.decimals} decimals)")
 
 
-def pair_filter(catalog: Catalog, text: str | None) -> uuid.UUID | None:
+def pair_filter(catalog: Registry, text: str | None) -> uuid.UUID | None:
     """The ``pair`` query filter of the order and trade lists (hyphen form): the pair's id,
     ``None`` when absent; 400 for a malformed symbol, 422 for an unknown or inactive pair
     (the original's messages)."""

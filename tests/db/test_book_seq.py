@@ -27,6 +27,7 @@ from excentra.http.metrics import Metrics
 from excentra.http.ratelimit import RateLimiter
 from excentra.http.services import Services
 from excentra.http.ws.startup import hub_of, start_ws
+from excentra.market import BookMirror
 from tests.actors.helpers import BTC_USDT, ETH_USDT, answered, funded_user, limit, ok
 from tests.http.conftest import FAST_PASSWORDS, settings_for
 
@@ -72,19 +73,32 @@ async def test_the_journal_stores_each_pairs_highest_seq(migrated: Database) -> 
 
 
 async def _resting_orders(ex: Exchange) -> int:
-    """A few resting orders (and a partial fill) on BTC/USDT; the engine's seq after."""
+    """A few resting orders, a partial fill and a cancel on BTC/USDT, one order on
+    ETH/USDT; BTC/USDT's seq after (as the engine reports it)."""
     maker = await funded_user(ex, USDT="10000", BTC="1")
     taker = await funded_user(ex, USDT="10000", BTC="1")
     ok(await answered(limit(ex, maker, Side.BUY, "100", "1")))
     ok(await answered(limit(ex, maker, Side.BUY, "101", "1")))
-    ok(await answered(limit(ex, maker, Side.SELL, "200", "0.5")))
+    ask = ok(await answered(limit(ex, maker, Side.SELL, "200", "0.5")))
     ok(await answered(limit(ex, taker, Side.SELL, "101", "0.25")))  # a trade: still a change
+    assert isinstance(ask, dict)
+    ok(await answered(ex.cancel_order(maker, ask["order_id"])))
     ok(await answered(limit(ex, maker, Side.BUY, "50", "1", symbol=ETH_USDT)))
+    return await _engine_seq(ex, expected=5)
+
+
+async def _engine_seq(ex: Exchange, expected: int) -> int:
     snap = ok(await answered(ex.snapshot(BTC_USDT)))
     assert isinstance(snap, dict)
-    seq = snap["seq"]
-    assert seq == 4
-    return int(seq)
+    assert snap["seq"] == expected
+    return expected
+
+
+async def _mirror_reaches(mirror: BookMirror, seq: int) -> None:
+    """The hub applies committed batches on this loop, after the command's reply."""
+    async with asyncio.timeout(5):
+        while mirror.seq != seq:
+            await asyncio.sleep(0.01)
 
 
 def _services(ex: Exchange, database_url: str) -> Services:
@@ -107,13 +121,13 @@ async def test_book_seq_survives_a_restart(database_url: str) -> None:
             assert {s: m.seq for s, m in feed.mirrors.items()} == {
                 BTC_USDT: seq, ETH_USDT: 1, SOL_USDT: 0}
             assert feed.book_event(BTC_USDT)["seq"] == seq
-            assert feed.book_event(BTC_USDT)["snapshot"]["bids"] == [
-                {"price": "101", "quantity": "0.75"}, {"price": "100", "quantity": "1"}]
+            bids = feed.book_event(BTC_USDT)["snapshot"]["bids"]
+            assert [(D(b["price"]), D(b["quantity"])) for b in bids] == [
+                (D(101), D("0.75")), (D(100), D(1))]
         finally:
             await stop()
 
 
-@pytest.mark.xfail(strict=True, reason="supervisor sets book.seq from PairState.book_seq")
 async def test_a_restarted_book_continues_from_the_stored_seq(database_url: str) -> None:
     async with Exchange(database_url) as ex:
         seq = await _resting_orders(ex)
@@ -122,18 +136,42 @@ async def test_a_restarted_book_continues_from_the_stored_seq(database_url: str)
         stop = await start_ws(services)
         try:
             mirror = hub_of(services).feed.mirrors[BTC_USDT]
-            snap = ok(await answered(ex.snapshot(BTC_USDT)))
-            assert isinstance(snap, dict)
-            assert snap["seq"] == seq  # the engine's book, rebuilt, continues
+            await _engine_seq(ex, seq)  # the engine's book, rebuilt, continues
             user = await funded_user(ex, USDT="1000")
             ok(await answered(limit(ex, user, Side.BUY, "99", "1")))
-            snap = ok(await answered(ex.snapshot(BTC_USDT)))
-            assert isinstance(snap, dict)
-            assert snap["seq"] == seq + 1
+            await _engine_seq(ex, seq + 1)
             assert (await book_seqs(ex.db))[BTC_USDT] == seq + 1
-            async with asyncio.timeout(5):  # the hub applies committed batches on this loop
-                while mirror.seq == seq:
+            await _mirror_reaches(mirror, seq + 1)
+        finally:
+            await stop()
+
+
+@pytest.mark.parametrize("victim", ["book", "ledger"])
+async def test_seq_continues_across_a_core_recovery(database_url: str, victim: str) -> None:
+    """A book rebuilt alone (its actor died) or with the whole core (the ledger died)
+    continues from the stored seq; the feed's mirror, which lives on, follows it."""
+    async with Exchange(database_url) as ex:
+        services = _services(ex, database_url)
+        stop = await start_ws(services)
+        try:
+            mirror = hub_of(services).feed.mirrors[BTC_USDT]
+            seq = await _resting_orders(ex)
+            await _mirror_reaches(mirror, seq)
+            sv = ex.supervisor
+            assert sv is not None
+            actors = sv.actors
+            assert actors is not None
+            done = (sv.recoveries, sv.book_recoveries)
+            (actors.books[BTC_USDT] if victim == "book" else actors.ledger).tell(object())
+            async with asyncio.timeout(15):  # an unexpected message kills the actor
+                while (sv.recoveries, sv.book_recoveries) == done:
                     await asyncio.sleep(0.01)
-            assert mirror.seq == seq + 1
+                await sv.wait_recovered()
+            await _engine_seq(ex, seq)
+            user = await funded_user(ex, USDT="1000")
+            ok(await answered(limit(ex, user, Side.BUY, "99", "1")))
+            await _engine_seq(ex, seq + 1)
+            assert (await book_seqs(ex.db))[BTC_USDT] == seq + 1
+            await _mirror_reaches(mirror, seq + 1)
         finally:
             await stop()

@@ -111,7 +111,7 @@ async def test_metrics_count_orders_trades_and_requests(api: Api) -> None:
     assert after[("excentra_actor_mailbox_depth", (("actor", "ledger"),))] >= 0
     assert ("excentra_actor_mailbox_depth", (("actor", "book:BTC/USDT"),)) in after
     # the journal committed the deposits and orders: its mean batch is a real figure
-    assert api.services.extras["journal_mean_batch"] >= 1
+    assert api.services.journal_mean_batch >= 1
     assert after[("excentra_journal_mean_batch", ())] >= 1
 
 

@@ -26,7 +26,6 @@ from excentra.db.users import create_user
 from excentra.http.app import create_app
 from excentra.http.services import Services
 from excentra.http.ws.hub import Hub
-from excentra.http.ws.startup import HUB
 from tests.http.conftest import FAST_PASSWORDS, settings_for
 from tests.live import live_server
 
@@ -60,7 +59,8 @@ class Server:
 
     @property
     def hub(self) -> Hub:
-        hub: Hub = self.services.extras[HUB]
+        hub = self.services.hub
+        assert hub is not None
         return hub
 
     def call(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:

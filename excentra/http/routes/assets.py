@@ -10,10 +10,10 @@ from starlette.routing import Route
 
 from excentra.actors.ledger import Rejected
 from excentra.db.database import Row
-from excentra.db.market import asset_by_symbol, list_assets
+from excentra.db.market import list_assets
 from excentra.http import fields as f
 from excentra.http.auth import require_active_admin
-from excentra.http.errors import bad_request, conflict, rejection
+from excentra.http.errors import bad_request, rejection
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json, ts
 from excentra.http.services import Services
@@ -58,17 +58,10 @@ async def add_asset(request: Request) -> Response:
     body = await ADD.read(request)
     services: Services = request.state.services
     symbol, name, decimals = _validated(body["symbol"], body["name"], body["decimals"])
-    # Checked here, not only by the core: the core answers a repeated add of an asset it
-    # added itself with that first result (idempotency), which would read as a 201.
-    if await asset_by_symbol(services.db, symbol) is not None:
-        raise conflict("Resource already exists")
     outcome = await services.exchange.add_asset(symbol, name, decimals)
-    if isinstance(outcome, Rejected):
+    if isinstance(outcome, Rejected):  # an asset that exists: 409 (the core knows them all)
         raise rejection(outcome.code)
-    await services.catalog.load(services.db)
-    row = await asset_by_symbol(services.db, symbol)
-    assert row is not None  # the core answers after the asset is committed
-    return json(asset_json(row), status=201)
+    return json(outcome, status=201)  # the stored asset, in ``asset_json``'s shape
 
 
 def _validated(symbol: str, name: str, decimals: int) -> tuple[str, str, int]:

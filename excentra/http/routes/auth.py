@@ -117,11 +117,9 @@ async def _new_session(services: Services, user_id: uuid.UUID, role: str,
 async def _decoy_hash(services: Services) -> str:
     """A hash of a random secret: checking a password against it costs what a real check
     costs, so an unknown e-mail does not answer faster than a wrong password."""
-    decoy = services.extras.get("auth.decoy_hash")
-    if decoy is None:
-        decoy = services.extras["auth.decoy_hash"] = await services.passwords.hash(
-            secrets.token_hex(16))
-    return str(decoy)
+    if services.decoy_hash is None:
+        services.decoy_hash = await services.passwords.hash(secrets.token_hex(16))
+    return services.decoy_hash
 
 
 async def _authenticate(services: Services, email: str, password: str) -> Row:

@@ -62,7 +62,7 @@ async def _record_journal_batch(services: Services) -> None:
     except TimeoutError:
         return
     if not isinstance(stats, Rejected):
-        services.extras["journal_mean_batch"] = stats.mean_batch
+        services.journal_mean_batch = stats.mean_batch
 
 
 @operation("metrics", "system", "Prometheus metrics (text exposition format 0.0.4)",

@@ -17,13 +17,13 @@ from excentra.engine import OrderType, RejectCode, Side, TimeInForce
 from excentra.engine.precision import plain
 from excentra.http import fields as f
 from excentra.http.auth import require_active, require_user
-from excentra.http.catalog import PairInfo
 from excentra.http.errors import bad_request, not_found, rejection, unprocessable
 from excentra.http.openapi import array_of, operation, ref, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
 from excentra.http.symbols import slash_symbol
 from excentra.http.validate import check_places, pair_filter
+from excentra.registry import PairInfo
 
 API = "/api/v1"
 STATUSES = ("open", "partially_filled", "filled", "cancelled")

@@ -19,7 +19,7 @@ from excentra.engine import RejectCode
 from excentra.engine.precision import PairSpec
 from excentra.http import fields as f
 from excentra.http.auth import require_active_admin, require_admin
-from excentra.http.errors import bad_request, conflict, not_found, rejection
+from excentra.http.errors import bad_request, not_found, rejection
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
@@ -98,20 +98,12 @@ async def add_pair(request: Request) -> Response:
     base, quote = (_asset(services, body[k]) for k in ("base_asset", "quote_asset"))
     if base == quote:  # the original accepted BTC/BTC; a pair needs two assets
         raise bad_request("Base and quote assets must be different")
-    symbol = f"{base}/{quote}"
-    # Checked here, not only by the core: the core answers a repeated add of a pair it
-    # added itself with that first result (idempotency), which would read as a 201.
-    if await pair_by_symbol(services.db, symbol) is not None:
-        raise conflict("Resource already exists")
     outcome = await services.exchange.add_pair(base, quote)
-    if isinstance(outcome, Rejected):
+    if isinstance(outcome, Rejected):  # a pair that exists: 409 (the core knows them all)
         if outcome.code is RejectCode.PRICE_OFF_TICK:  # no valid default grid
-            raise bad_request(f"No price/quantity grid fits {symbol}")
+            raise bad_request(f"No price/quantity grid fits {base}/{quote}")
         raise rejection(outcome.code)
-    await services.catalog.load(services.db)
-    row = await pair_by_symbol(services.db, symbol)
-    assert row is not None  # the core answers after the pair is committed
-    return json(pair_json(row), status=201)
+    return json(outcome, status=201)  # the stored pair, in ``pair_json``'s shape
 
 
 def _asset(services: Services, text: str) -> str:

@@ -15,7 +15,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from excentra.http import fields as f
-from excentra.http.catalog import PairInfo
 from excentra.http.errors import bad_request, not_found
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json
@@ -24,6 +23,7 @@ from excentra.http.symbols import path_symbol
 from excentra.http.ws.hub import ticker_data
 from excentra.http.ws.startup import hub_of
 from excentra.market import TickerStats
+from excentra.registry import PairInfo
 
 API = "/api/v1"
 

@@ -15,13 +15,13 @@ from excentra.db.market import recent_trades, user_trades
 from excentra.engine.precision import EXACT
 from excentra.http import fields as f
 from excentra.http.auth import require_user
-from excentra.http.catalog import PairInfo
 from excentra.http.errors import bad_request
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
 from excentra.http.symbols import path_symbol
 from excentra.http.validate import pair_filter
+from excentra.registry import PairInfo
 
 API = "/api/v1"
 

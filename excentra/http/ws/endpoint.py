@@ -166,7 +166,8 @@ def _parse(text: str) -> tuple[str, str] | None:
 
 async def websocket_endpoint(websocket: WebSocket) -> None:
     services: Services = websocket.state.services
-    hub: Hub = services.extras["ws_hub"]
+    hub = services.hub
+    assert hub is not None  # started before the server accepts connections
     await websocket.accept()
     connection = Connection(websocket, hub, services, QUEUE_LIMIT)  # read now: tests lower it
     services.counters.ws_connections += 1

@@ -18,7 +18,7 @@ from excentra.market.ticker import WINDOW_SECONDS, Ticker24h
 log = logging.getLogger("excentra.ws")
 
 HUB = "ws_hub"
-"""The hub's key in ``Services.extras``."""
+"""Formerly the hub's key in ``Services.extras``; the hub is ``Services.hub`` now."""
 
 
 async def load_feed(services: Services, feed: Feed) -> None:
@@ -53,7 +53,8 @@ async def reload_tickers(services: Services) -> None:
 
 
 def hub_of(services: Services) -> Hub:
-    hub: Hub = services.extras[HUB]
+    hub = services.hub
+    assert hub is not None, "the WebSocket side is not started"
     return hub
 
 
@@ -64,13 +65,13 @@ async def start_ws(services: Services) -> Callable[[], Awaitable[None]]:
     supervisor = exchange.supervisor
     assert supervisor is not None
     feed = Feed(exchange.pair_spec)
-    for spec in supervisor.specs.values():
-        feed.add_pair(spec)
-    hub = Hub(asyncio.get_running_loop(), feed)
+    for pair in exchange.registry.pairs.values():
+        feed.add_pair(pair.spec)
+    hub = Hub(asyncio.get_running_loop(), feed, exchange.fence)
     supervisor.subscribe(hub)
     await load_feed(services, feed)
     hub.ready()
-    services.extras[HUB] = hub
+    services.hub = hub
     services.suspended.listeners.append(hub.close_private)
     task = asyncio.create_task(_ticker_loop(services, hub), name="excentra-ticker")
 
