@@ -1,5 +1,6 @@
 """``trading_pairs.book_seq``: the seq of each pair's book is durable, so the ``seq`` a client
-follows (engine snapshots, ``order_book`` events) never goes back across a restart.
+follows (engine snapshots, ``order_book`` events) never goes back across a restart or a
+rebuild of the core.
 
 On both backends: the journal writer stores each pair's highest seq of a batch (also for a
 pair the same batch inserts, which PostgreSQL's one-statement batch merges into the insert

@@ -21,7 +21,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from excentra.actors.journal import Hold, Release
+from excentra.actors.journal import Pause, Resume
 from excentra.db.users import create_user
 from excentra.http.app import create_app
 from excentra.http.services import Services
@@ -100,10 +100,10 @@ class Server:
 
     def hold_journal(self) -> None:
         """Commands wait uncommitted (their HTTP requests too) until ``release_journal``."""
-        self._journal().tell(Hold())
+        self._journal().tell(Pause())
 
     def release_journal(self) -> None:
-        self._journal().tell(Release())
+        self._journal().tell(Resume())
 
     def _journal(self) -> Any:
         supervisor = self.services.exchange.supervisor

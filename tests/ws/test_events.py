@@ -311,13 +311,14 @@ async def test_events_after_a_restart_continue_from_what_was_committed(
             await ws.subscribe(f"orders:{maker.id}")
             await ws.send(action="subscribe", channel="orderbook:BTC/USDT")
             assert (await ws.recv())["type"] == "subscribed"
-            assert await ws.event() == book(0, [("99.00", "0.2000")], [("101.00", "0.4000")])
+            # seq continues from the three commands before the restart (never back to 0)
+            assert await ws.event() == book(3, [("99.00", "0.2000")], [("101.00", "0.4000")])
             await srv.order(taker, "buy", "0.4", "101")
             event = await ws.event()
             assert event == status(maker, await rest_order(srv, maker, resting["order_id"]))
             assert (event["status"], event["side"], event["order_type"], event["quantity"],
                     D(event["price"])) == ("filled", "sell", "limit", "0.5000", D(101))
-            assert await ws.event() == book(1, [("99.00", "0.2000")], [])
+            assert await ws.event() == book(4, [("99.00", "0.2000")], [])
 
 
 async def test_a_pair_added_at_runtime_gets_its_snapshot_on_subscribe(

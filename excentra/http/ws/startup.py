@@ -17,9 +17,6 @@ from excentra.market.ticker import WINDOW_SECONDS, Ticker24h
 
 log = logging.getLogger("excentra.ws")
 
-HUB = "ws_hub"
-"""Formerly the hub's key in ``Services.extras``; the hub is ``Services.hub`` now."""
-
 
 async def load_feed(services: Services, feed: Feed) -> None:
     """Books and 24 h windows as committed: open orders, each book's seq, the day's trades,
