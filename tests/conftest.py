@@ -5,6 +5,11 @@ PostgreSQL comes from ``EXCENTRA_TEST_PG_URL`` (e.g.
 ``postgresql://postgres@127.0.0.1:5432/test``): that database is only used to create and
 drop a uniquely named database per test. Without the variable the PostgreSQL cases skip,
 except under CI (``CI`` set), where they fail: CI must never silently skip PostgreSQL.
+
+Hypothesis profiles: under CI (``CI`` set) the "ci" profile derandomizes every property
+test (its seed is derived from the test, so a failure reproduces on rerun) and ignores the
+example database; locally the "dev" profile searches at random and keeps the database.
+Both print the ``@reproduce_failure`` blob with the falsifying example.
 """
 
 from __future__ import annotations
@@ -21,8 +26,14 @@ import asyncpg
 import pykka
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 
 PG_URL_ENV = "EXCENTRA_TEST_PG_URL"
+
+settings.register_profile("dev", print_blob=True)
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
+                          deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

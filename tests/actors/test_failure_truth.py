@@ -25,7 +25,7 @@ import pytest
 
 from excentra.actors import supervisor as sv_module
 from excentra.actors.book import InjectFault
-from excentra.actors.journal import Committed, DatabaseStore
+from excentra.actors.journal import Committed, DatabaseStore, Pause
 from excentra.actors.ledger import Rejected
 from excentra.actors.supervisor import Supervisor
 from excentra.db.audit import audit
@@ -294,6 +294,40 @@ async def test_one_bad_book_does_not_stop_every_pair(database_url: str,
             snap = await answered(again.snapshot(symbol, depth=10_000))
             assert isinstance(snap, dict), snap
             assert snap["state_hash"] == state_hash, symbol
+
+
+async def test_a_journal_death_during_a_book_rebuild_rebuilds_the_core_promptly(
+        exchange: Exchange) -> None:
+    """The database stalls (the journal is paused), the BTC/USDT book dies — its rebuild
+    waits for its barrier in the journal — and then the journal dies (its connection
+    broke, say). The whole-core rebuild must not wait for that book rebuild's barrier,
+    which nobody will ever resolve now: the core is back in seconds, and the commands the
+    journal never wrote are answered "did not happen" (not "outcome unknown" after a
+    ``reply_timeout`` spent waiting)."""
+    ex, sv = exchange, _sv(exchange)
+    actors = sv.actors
+    assert actors is not None
+    user = await funded_user(ex, USDT="1000000")
+    actors.journal.tell(Pause())
+    waiting = [asyncio.create_task(limit(ex, user, Side.BUY, str(100 + i), "0.01",
+                                         ETH_USDT)) for i in range(10)]
+    actors.books[BTC_USDT].tell(InjectFault("test: the book fails"))
+
+    async def book_down() -> None:
+        while BTC_USDT not in sv.books_down:
+            await asyncio.sleep(0.005)
+
+    await answered(book_down(), 10)
+    await asyncio.sleep(0.2)  # its BookDown passes the ledger; the barrier waits
+    actors.journal.tell(object())  # the journal dies
+
+    await recovered(ex, recoveries=1, timeout=10)
+    outcomes = await answered(asyncio.gather(*waiting), 30)
+    assert outcomes == [UNAVAILABLE] * len(waiting)  # never written: did not happen
+    assert await count(ex.db, "orders") == 0
+    ok(await answered(limit(ex, user, Side.BUY, "100", "0.01", BTC_USDT)))
+    await _book_is_the_database(ex, BTC_USDT)
+    await assert_sound(ex)
 
 
 # -- c. a failed start is not invisible -----------------------------------------------------

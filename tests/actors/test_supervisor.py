@@ -264,7 +264,7 @@ async def test_a_failed_restart_is_retried_until_the_core_is_back(
     monkeypatch.setattr(sv_module, "load_state", flaky_load)
     monkeypatch.setattr(sv_module, "RESTART_DELAY", 0.01)
     user = await funded_user(exchange, USDT="1000")
-    _actor(exchange, victim).tell(object())
+    _actor(exchange, victim).tell(InjectFault() if victim == "book" else object())
     await recovered(exchange, **_recovered_from(victim))
 
     assert failures == ["down", "down"]

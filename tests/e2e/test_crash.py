@@ -145,7 +145,11 @@ async def _check_acknowledged(db: Database, acks: list[dict[str, Any]]) -> None:
         if a["kind"] == "deposit":
             command_id = f"deposit:{user}:{a['key']}"
         elif a["kind"] == "cancel":
-            command_id = f"cancel:{a['order_id']}"
+            # Each cancel attempt has its own id (a second one is "not open", never a
+            # replay): the order's one committed cancel.
+            command_id = await db.fetch_val(
+                "SELECT command_id FROM commands WHERE command_id LIKE :p",
+                {"p": f"cancel:{a['order_id']}:%"})
             row = await _order(db, a["order_id"])
             assert row is not None, f"cancelled order missing: {a}"
             assert row["status"] == "cancelled", (a, row)
