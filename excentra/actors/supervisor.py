@@ -262,7 +262,12 @@ class Supervisor:
         ref: pykka.ActorRef[Any] = kind.start(*args, name=name, on_death=self._died,
                                               started=confirmed)
         started.append(ref)
-        await confirmed.wait(START_TIMEOUT)
+        try:
+            await confirmed.wait(START_TIMEOUT)
+        except BaseException:  # failed, or the caller was cancelled: leave nothing running
+            if ref.is_alive():
+                ref.stop(block=False)
+            raise
         return ref
 
     def _existing_broadcaster(self) -> pykka.ActorRef[Any] | None:
@@ -355,7 +360,8 @@ class Supervisor:
             if a is None or self.recovering:
                 return  # the whole core is being rebuilt, this book with it
             try:
-                barrier = Reply(self.loop, target="journal")
+                # Registered: a whole-core rebuild starting meanwhile fails it at once.
+                barrier = Reply(self.loop, self.outstanding, target="journal")
                 a.ledger.tell(BookDown(symbol, barrier))
                 await barrier.wait(BARRIER_TIMEOUT)
                 state, _ = await self.durable.load()
@@ -398,6 +404,8 @@ class Supervisor:
         a = self.actors
         try:
             self.outstanding.fail_queries(f"{name} failed")
+            for task in self._tasks:  # book rebuilds: this rebuilds every book anyway
+                task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self._stop_all(a.pipeline())
             if a.journal.is_alive():

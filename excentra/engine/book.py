@@ -324,6 +324,8 @@ class OrderBook(BookState):
             if by_budget and left < cost:
                 break  # not one more whole lot is affordable: the budget is used up
             while left and head < end:
+                if by_budget and left < cost:
+                    break  # the budget is used up (below one lot), whoever rests next
                 maker = queue[head]
                 have = maker.remaining
                 if not have:

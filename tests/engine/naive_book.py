@@ -106,6 +106,11 @@ class NaiveBook:
             for maker in self._queue(maker_side, px):
                 if not left:
                     break
+                if by_budget and left < px * k:
+                    # The budget is used up (below one lot here): the order is done,
+                    # whoever rests next — an own order behind is never looked at (no STP).
+                    stop = "size"
+                    break
                 if maker.user_id == uid:
                     if stp is not StpMode.EXPIRE_TAKER:
                         self.book.remove(maker)

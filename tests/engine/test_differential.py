@@ -32,6 +32,33 @@ def _budget_left_below_a_lot_before_an_own_order(stp: StpMode) -> list[Command]:
             Market(3, "u0", Side.BUY, None, Decimal("0.015"), stp)]
 
 
+def _budget_used_up_by_a_whole_maker_before_an_own_order(stp: StpMode) -> list[Command]:
+    """The same, but the other user's ask is filled whole: the budget left is below one
+    lot at the level, so the order is used up there too, whoever rests next."""
+    def ask(oid: int, user: str, quantity: str) -> Limit:
+        return Limit(oid, user, Side.SELL, Decimal("100.00"), Decimal(quantity),
+                     TimeInForce.GTC, False, StpMode.EXPIRE_TAKER)
+
+    return [ask(1, "u1", "0.0001"), ask(2, "u0", "0.0001"),
+            Market(3, "u0", Side.BUY, None, Decimal("0.015"), stp)]
+
+
+def test_a_budget_used_up_on_a_whole_maker_is_filled_without_self_trade_prevention(
+) -> None:
+    """Issue 10: the engine used to check the budget once per level, so after filling a
+    maker whole it reached the taker's own order and applied STP (the taker cancelled as
+    a self-trade, or the own order cancelled) although not one more lot was affordable;
+    a partly filled maker gave FILLED. Both are FILLED now, the own order untouched."""
+    for stp in StpMode:
+        real, naive = OrderBook(btc_usdt()), NaiveBook(btc_usdt())
+        for cmd in _budget_used_up_by_a_whole_maker_before_an_own_order(stp):
+            events = apply(naive, cmd)
+            assert apply(real, cmd) == events, (stp, cmd)
+        assert events[-1] == OrderUpdated(3, "u0", Side.BUY, OrderStatus.FILLED, 1, 0, 0,
+                                          None), stp
+        assert naive.snapshot().asks == (BookLevel(10_000, 1, 1),), stp  # own ask kept
+
+
 def test_a_used_up_budget_stops_before_self_trade_prevention() -> None:
     """Regression (issue 10): the naive book used to skip past the partly filled maker to
     the taker's own order and apply STP (cancelling the taker, and the own order for
