@@ -287,6 +287,13 @@ class Exchange:
         return {name: int(getattr(ref.actor_inbox, "qsize", lambda: 0)())
                 for name, ref in refs.items()}
 
+    def core_status(self) -> dict[str, Any]:
+        """Whether the whole core is being rebuilt, and which pairs' books are."""
+        sv = self.supervisor
+        if sv is None:
+            return {"recovering": True, "books_down": []}
+        return {"recovering": sv.recovering, "books_down": sorted(sv.books_down)}
+
     def recoveries(self) -> dict[str, int]:
         """Rebuilds since start: ``book`` (one pair's book alone), ``core`` (everything)."""
         sv = self.supervisor

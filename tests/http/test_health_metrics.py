@@ -46,12 +46,45 @@ async def place(api: Api, headers: dict[str, str], side: str, price: str,
 
 
 @pytest.mark.asyncio
+async def test_health_says_when_a_book_or_the_core_is_being_rebuilt(api: Api) -> None:
+    """A book being rebuilt degrades its pair only (the node still serves: 200); a
+    whole-core rebuild refuses every command, so the node is not serving (503)."""
+    from excentra.actors.book import InjectFault  # noqa: PLC0415
+
+    sv = api.services.exchange.supervisor
+    assert sv is not None and sv.actors is not None
+    sv.books_down.add("BTC/USDT")  # as the supervisor marks it while rebuilding
+    r = await api.client.get("/health")
+    assert (r.status_code, r.json()["status"], r.json()["core"]) == (
+        200, "degraded", {"recovering": False, "books_down": ["BTC/USDT"]})
+    sv.books_down.clear()
+    sv.recovering = True
+    r = await api.client.get("/health")
+    assert (r.status_code, r.json()["status"], r.json()["core"]["recovering"]) == (
+        503, "degraded", True)
+    sv.recovering = False
+    # A real book death: rebuilt alone, counted by scope in /metrics.
+    sv.actors.books["BTC/USDT"].tell(InjectFault())
+    for _ in range(500):
+        if sv.book_recoveries:
+            break
+        await asyncio.sleep(0.01)
+    await sv.wait_recovered()
+    assert (await api.client.get("/health")).json()["core"] == {"recovering": False,
+                                                                "books_down": []}
+    found = await scrape(api)
+    assert found[("excentra_actor_recoveries_total", (("scope", "book"),))] == 1
+    assert found[("excentra_actor_recoveries_total", (("scope", "core"),))] == 0
+
+
+@pytest.mark.asyncio
 async def test_health_reports_ok_and_the_counters(api: Api) -> None:
     r = await api.client.get("/health")
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"status", "db", "uptime_seconds", "ws_connections",
-                         "orders_processed"}
+                         "orders_processed", "core"}
+    assert body["core"] == {"recovering": False, "books_down": []}
     assert (body["status"], body["db"], body["ws_connections"],
             body["orders_processed"]) == ("ok", True, 0, 0)
     assert isinstance(body["uptime_seconds"], int)

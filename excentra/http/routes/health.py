@@ -31,7 +31,16 @@ HEALTH = schema("HealthResponse", {
                    "db": {"type": "boolean"},
                    "uptime_seconds": {"type": "integer", "minimum": 0},
                    "ws_connections": {"type": "integer", "minimum": 0},
-                   "orders_processed": {"type": "integer", "minimum": 0}}})
+                   "orders_processed": {"type": "integer", "minimum": 0},
+                   "core": {"type": "object",
+                            "description": "The actor core (an addition): a whole-core "
+                                           "rebuild running, and pairs whose book is being "
+                                           "rebuilt (those pairs answer 503 meanwhile)",
+                            "required": ["recovering", "books_down"],
+                            "properties": {
+                                "recovering": {"type": "boolean"},
+                                "books_down": {"type": "array",
+                                               "items": {"type": "string"}}}}}})
 
 
 async def _database_answers(services: Services) -> bool:
@@ -49,10 +58,16 @@ async def health(request: Request) -> Response:
     services: Services = request.state.services
     db_ok = await _database_answers(services)
     counters = services.counters
-    return json({"status": "ok" if db_ok else "degraded", "db": db_ok,
+    core = services.exchange.core_status()
+    # Serving: the database answers and the core is not being rebuilt as a whole (one
+    # pair's book being rebuilt degrades that pair only: the node still serves).
+    serving = db_ok and not core["recovering"]
+    status = "ok" if serving and not core["books_down"] else "degraded"
+    return json({"status": status, "db": db_ok,
                  "uptime_seconds": counters.uptime_seconds,
                  "ws_connections": counters.ws_connections,
-                 "orders_processed": counters.orders_processed}, 200 if db_ok else 503)
+                 "orders_processed": counters.orders_processed, "core": core},
+                200 if serving else 503)
 
 
 async def _record_journal_batch(services: Services) -> None:
