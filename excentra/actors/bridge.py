@@ -152,6 +152,22 @@ class Reply:
             return await self._future
 
 
+def resolve_all(answers: list[tuple[Reply, object]]) -> None:
+    """Resolve many replies from an actor thread with one hop per event loop (one
+    ``call_soon_threadsafe``, so one wake-up of the loop, instead of one per reply: the
+    journal answers a whole batch at once)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Reply, object]]] = {}
+    for reply, value in answers:
+        by_loop.setdefault(reply._loop, []).append((reply, value))
+    for loop, batch in by_loop.items():
+        loop.call_soon_threadsafe(_set_results, batch)
+
+
+def _set_results(batch: list[tuple[Reply, object]]) -> None:
+    for reply, value in batch:
+        reply.set_result(value)
+
+
 class Fence:
     """Read-your-writes for loop-side views of committed batches.
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import pykka
 
-from excentra.actors.bridge import Fence, Reply
+from excentra.actors.bridge import Fence, Reply, resolve_all
 from excentra.actors.supervised import Supervised
 from excentra.db import Database
 from excentra.db.journal import BalanceKey, JournalWriter
@@ -220,10 +220,12 @@ class JournalActor(Supervised):
             self._account(len(batch), time.perf_counter() - started)
             number = Fence.next_batch()
             self._publish(batch, number)
+            answers = []
             for c in batch:
                 if c.reply is not None:
                     c.reply.batch = number
-                    c.reply.resolve(c.result)
+                    answers.append((c.reply, c.result))
+            resolve_all(answers)
         barriers, self.barriers = self.barriers, []
         for reply in barriers:
             reply.resolve(self.stats.commands)
