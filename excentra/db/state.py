@@ -115,17 +115,6 @@ async def command_results(db: Database, command_ids: list[str]) -> list[tuple[st
     return [(r["command_id"], str(r["result"])) for r in rows]
 
 
-async def order_owners(db: Database, order_ids: list[uuid.UUID]
-                       ) -> list[tuple[uuid.UUID, tuple[str, str, str]]]:
-    """``(order_id, (user_id, status, symbol))`` for those of ``order_ids`` that exist."""
-    placeholders, names = _in_list("o", len(order_ids))
-    rows = await db.fetch_all(
-        "SELECT o.id, o.user_id, o.status, p.symbol FROM orders o JOIN trading_pairs p "  # noqa: S608 (placeholders only)
-        f"ON p.id = o.pair_id WHERE o.id IN ({placeholders})",
-        dict(zip(names, order_ids, strict=True)), types={"id": uuid.UUID, "user_id": uuid.UUID})
-    return [(r["id"], (str(r["user_id"]), r["status"], r["symbol"])) for r in rows]
-
-
 async def open_levels(db: Database, symbol: str
                       ) -> dict[str, list[tuple[Decimal, Decimal]]]:
     """The book as the database says it is: the pair's open orders aggregated per price,

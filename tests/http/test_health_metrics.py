@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from excentra.actors.book import InjectFault
 from excentra.db import DatabaseError
 from excentra.http.metrics import Metrics
 from excentra.http.metrics_middleware import MetricsMiddleware
@@ -49,10 +50,9 @@ async def place(api: Api, headers: dict[str, str], side: str, price: str,
 async def test_health_says_when_a_book_or_the_core_is_being_rebuilt(api: Api) -> None:
     """A book being rebuilt degrades its pair only (the node still serves: 200); a
     whole-core rebuild refuses every command, so the node is not serving (503)."""
-    from excentra.actors.book import InjectFault  # noqa: PLC0415
-
     sv = api.services.exchange.supervisor
-    assert sv is not None and sv.actors is not None
+    assert sv is not None
+    assert sv.actors is not None
     sv.books_down.add("BTC/USDT")  # as the supervisor marks it while rebuilding
     r = await api.client.get("/health")
     assert (r.status_code, r.json()["status"], r.json()["core"]) == (

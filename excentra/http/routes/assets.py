@@ -52,7 +52,7 @@ async def get_assets(request: Request) -> Response:
 
 
 @operation("add_asset", "Assets", "Add an asset", access="admin", body=ADD,
-           responses={201: ASSET, 403: "Error", 409: "Error", 503: "Error"})
+           responses={201: ASSET, 403: "Error", 409: "Error", 503: "Error", 504: "Error"})
 async def add_asset(request: Request) -> Response:
     require_active_admin(request)
     body = await ADD.read(request)

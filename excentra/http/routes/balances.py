@@ -85,7 +85,7 @@ async def _transfer(request: Request,
 
 @operation("deposit", "Balances", "Credit a demo deposit (capped per request)",
            access="user", body=TRANSFER, rate_limited=True,
-           responses={200: BALANCE, 403: "Error", 503: "Error"})
+           responses={200: BALANCE, 403: "Error", 503: "Error", 504: "Error"})
 async def deposit(request: Request) -> Response:
     principal, body, services = await _transfer(request, "deposit")
     amount: Decimal = body["amount"]
@@ -105,7 +105,7 @@ async def deposit(request: Request) -> Response:
 
 @operation("withdraw", "Balances", "Withdraw off-chain (the funds leave at once)",
            access="user", body=TRANSFER, rate_limited=True,
-           responses={200: BALANCE, 403: "Error", 503: "Error"})
+           responses={200: BALANCE, 403: "Error", 503: "Error", 504: "Error"})
 async def withdraw(request: Request) -> Response:
     principal, body, services = await _transfer(request, "withdraw")
     amount: Decimal = body["amount"]

@@ -93,7 +93,7 @@ def order_json(row: Row) -> dict[str, Any]:
 
 @operation("place_order", "Orders", "Place a limit or market order", access="user",
            body=PLACE, rate_limited=True,
-           responses={200: PLACED, 403: "Error", 409: "Error", 503: "Error"})
+           responses={200: PLACED, 403: "Error", 409: "Error", 503: "Error", 504: "Error"})
 async def place_order(request: Request) -> Response:
     principal = require_active(request)
     body = await PLACE.read(request)
@@ -200,7 +200,7 @@ async def get_order(request: Request) -> Response:
 
 @operation("cancel_order", "Orders", "Cancel one of your open orders", access="user",
            params=[ORDER_ID], responses={200: ORDER, 403: "Error", 404: "Error",
-                                         503: "Error"})
+                                         503: "Error", 504: "Error"})
 async def cancel_order(request: Request) -> Response:
     principal = require_active(request)
     services: Services = request.state.services

@@ -90,7 +90,7 @@ async def get_pair(request: Request) -> Response:
 
 @operation("add_trading_pair", "Admin", "Add a trading pair; it trades at once",
            access="admin", body=ADD,
-           responses={201: PAIR, 403: "Error", 409: "Error", 503: "Error"})
+           responses={201: PAIR, 403: "Error", 409: "Error", 503: "Error", 504: "Error"})
 async def add_pair(request: Request) -> Response:
     require_active_admin(request)
     body = await ADD.read(request)
