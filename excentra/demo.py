@@ -135,6 +135,7 @@ async def _run_fault(exchange: Exchange) -> None:
     for u in users:
         await exchange.deposit(u, "USDT", d("1000000"))
         await exchange.deposit(u, "BTC", d("10"))
+        await exchange.deposit(u, "ETH", d("100"))
 
     async def order(i: int) -> Any:
         side = Side.BUY if i % 2 else Side.SELL
@@ -150,17 +151,29 @@ async def _run_fault(exchange: Exchange) -> None:
           f"state {before['state_hash'][:16]}…")
     print("injecting a fault into the BTC/USDT book actor while 20 more orders are in flight")
     in_flight = [asyncio.ensure_future(order(i)) for i in range(40, 60)]
+
+    async def eth_order(i: int) -> Any:  # another pair, trading on through the fault
+        side = Side.BUY if i % 2 else Side.SELL
+        price = d(3000 + (-(i % 5) if side is Side.BUY else i % 5 + 1))
+        return await exchange.place_order(users[i % 4], "ETH/USDT", side, OrderType.LIMIT,
+                                          price=price, quantity=d("0.1"))
+
+    other_pair = [asyncio.ensure_future(eth_order(i)) for i in range(40)]
     # let a few of them complete first, so the fault hits mid-flow
     await asyncio.wait(in_flight[:3], return_when=asyncio.ALL_COMPLETED)
     assert sv.actors is not None
     sv.actors.books["BTC/USDT"].tell(fault("demo: simulated bug in the book actor"))
     outcomes = await asyncio.gather(*in_flight)
+    eth = await asyncio.gather(*other_pair)
     while sv.book_recoveries == 0:
         await asyncio.sleep(0.05)
     failed = sum(isinstance(r, rejected) for r in outcomes)
     print(f"in-flight orders: {len(outcomes) - failed} acknowledged, {failed} answered "
           f"503 (not executed; safe to retry)")
     acked += [r for r in outcomes if not isinstance(r, rejected)]
+    eth_refused = sum(isinstance(r, rejected) for r in eth)
+    print(f"ETH/USDT meanwhile (its own book actor): {len(eth) - eth_refused} of {len(eth)} "
+          f"orders acknowledged, {eth_refused} refused")
     after = _snapshot(await exchange.snapshot("BTC/USDT", depth=1000))
     stored = await open_levels(exchange.db, "BTC/USDT")
     intact = stored == {"bids": _levels(after["bids"]), "asks": _levels(after["asks"])}
@@ -173,14 +186,15 @@ async def _run_fault(exchange: Exchange) -> None:
     missing = ids - {str(r["id"]) for r in rows}
     print(f"acknowledged orders missing from the database: {len(missing)}")
     retried = await asyncio.gather(*(order(i) for i in range(40, 60)))
-    rows = await exchange.db.fetch_all("SELECT client_order_id FROM orders")
+    rows = await exchange.db.fetch_all(
+        "SELECT client_order_id FROM orders WHERE client_order_id IS NOT NULL")
     twice = len(rows) - len({r["client_order_id"] for r in rows})
     print(f"retried the 20 in-flight orders with the same client_order_id: "
           f"{sum(not isinstance(r, rejected) for r in retried)} acknowledged; "
           f"orders placed twice: {twice}")
     problems = await audit(exchange.db)
     print("ledger audit:", problems if problems else "balanced")
-    if missing or problems or twice or not intact:
+    if missing or problems or twice or not intact or eth_refused or sv.recoveries:
         raise SystemExit("supervisor demo: something acknowledged was lost")
 
 

@@ -31,6 +31,7 @@ def test_supervisor_demo_recovers_with_nothing_acknowledged_lost(database_url: s
     out = run("demo", "supervisor", env={"DATABASE_URL": database_url})
     assert "supervisor rebuilt the BTC/USDT book alone (1 book recovery, 0 whole-core)" in out
     assert "equals the open orders in the database: True" in out
+    assert "ETH/USDT meanwhile (its own book actor): 40 of 40 orders acknowledged" in out
     assert "acknowledged orders missing from the database: 0" in out
     assert "orders placed twice: 0" in out
     assert "ledger audit: balanced" in out
