@@ -19,7 +19,6 @@ and which users are suspended (they may cancel, not place or withdraw).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,19 +32,25 @@ from excentra.actors.book import Cancel, Match, Settle
 from excentra.actors.bridge import Reply, Unavailable
 from excentra.actors.journal import Barrier, Commit
 from excentra.actors.supervised import Supervised
-from excentra.actors.writes import OpenOrder, cancellation, movement_rows, placement
+from excentra.actors.writes import (
+    OpenOrder,
+    Result,
+    asset_added,
+    cancellation,
+    pair_added,
+    placement,
+    transfer,
+    withdrawal_settled,
+)
 from excentra.db.records import (
     AssetRow,
     PairRow,
-    WithdrawalChange,
     WithdrawalRow,
     Writes,
 )
 from excentra.engine import OrderRejected, OrderStatus, OrderUpdated, RejectCode
-from excentra.engine.precision import plain
 from excentra.ledger import PairTerms
 from excentra.ledger.clearing import Clearing, NewOrder
-from excentra.timefmt import api_time
 
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED)
 
@@ -362,8 +367,8 @@ class LedgerActor(Supervised):
         if isinstance(moved, RejectCode):
             self._refused(m.command_id, m.reply, moved)
             return
-        self._commit_transfer(m.command_id, "deposit", m.user_id, m.asset, moved, m.reply,
-                              {"id": ref})
+        self._commit(m.reply, *transfer(self.clearing, m.command_id, "deposit", m.user_id,
+                                         m.asset, moved, {"id": ref}))
 
     def _withdraw(self, m: Withdraw) -> None:
         if not self._first_time(m.command_id, m.reply):
@@ -380,11 +385,11 @@ class LedgerActor(Supervised):
         if m.immediate:
             moved = [*moved, *self.clearing.complete_withdrawal(m.withdrawal_id)]
             status = "confirmed"
-        at = datetime.now(UTC)
         row = WithdrawalRow(uuid.UUID(m.withdrawal_id), uuid.UUID(m.user_id), m.asset,
-                            m.amount, Decimal(0), m.to_address, status, at)
-        self._commit_transfer(m.command_id, "withdraw", m.user_id, m.asset, moved, m.reply,
-                              {"id": m.withdrawal_id, "status": status}, (row,))
+                            m.amount, Decimal(0), m.to_address, status, datetime.now(UTC))
+        self._commit(m.reply, *transfer(self.clearing, m.command_id, "withdraw", m.user_id,
+                                         m.asset, moved,
+                                         {"id": m.withdrawal_id, "status": status}, (row,)))
 
     def _settle_withdrawal(self, m: SettleWithdrawal) -> None:
         if not self._first_time(m.command_id, m.reply):
@@ -393,30 +398,19 @@ class LedgerActor(Supervised):
         if held is None:
             self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_FOUND)
             return
+        amount = self.clearing.amount(held.asset, held.amount)
         moved = (self.clearing.complete_withdrawal(m.withdrawal_id) if m.sent
                  else self.clearing.cancel_withdrawal(m.withdrawal_id))
-        at = datetime.now(UTC)
-        status = "confirmed" if m.sent else "cancelled"
-        change = WithdrawalChange(uuid.UUID(m.withdrawal_id), status, m.tx_hash, at)
-        result = {"id": m.withdrawal_id, "status": status, "asset": held.asset,
-                  "amount": plain(self.clearing.amount(held.asset, held.amount))}
-        writes = Writes(m.command_id, "settle_withdrawal", uuid.UUID(held.user_id),
-                        json.dumps(result), at, movements=movement_rows(moved),
-                        withdrawal_changes=(change,))
-        self.journal.tell(Commit(writes, result, m.reply, None, (), ()))
+        self._commit(m.reply, *withdrawal_settled(m.command_id, m.withdrawal_id, held.user_id,
+                                                  held.asset, amount, m.sent, m.tx_hash,
+                                                  moved))
 
     def _add_asset(self, m: AddAsset) -> None:
         if m.row.symbol in self.clearing.decimals:
             m.reply.resolve(Rejected(RejectCode.ALREADY_EXISTS))
             return
         self.clearing.add_asset(m.row.symbol, m.row.decimals)
-        r = m.row
-        result = {"id": str(r.id), "symbol": r.symbol, "name": r.name, "decimals": r.decimals,
-                  "is_active": True, "coingecko_id": r.coingecko_id,
-                  "created_at": api_time(r.created_at)}
-        writes = Writes(m.command_id, "add_asset", None, json.dumps(result), m.row.created_at,
-                        assets=(m.row,))
-        self.journal.tell(Commit(writes, result, m.reply, None, (), ()))
+        self._commit(m.reply, *asset_added(m.command_id, m.row))
 
     def _add_pair(self, m: AddPair) -> None:
         symbol = m.row.symbol
@@ -426,24 +420,8 @@ class LedgerActor(Supervised):
         self.clearing.add_pair(m.terms)
         self.books[symbol] = m.book
         self.pair_ids[symbol] = m.row.id
-        spec = m.terms.spec
-        result = {"id": str(m.row.id), "base_asset": m.terms.base,
-                  "quote_asset": m.terms.quote, "symbol": symbol, "is_active": True,
-                  "created_at": api_time(m.row.created_at),
-                  "price_step": plain(spec.price_step),
-                  "quantity_step": plain(spec.quantity_step)}
-        writes = Writes(m.command_id, "add_pair", None, json.dumps(result), m.row.created_at,
-                        pairs=(m.row,))
-        self.journal.tell(Commit(writes, result, m.reply, None, (), ()))
+        self._commit(m.reply, *pair_added(m.command_id, m.row, m.terms))
 
-    def _commit_transfer(self, command_id: str, kind: str, user_id: str, asset: str,
-                         moved: list[Any], reply: Reply, extra: dict[str, Any],
-                         withdrawals: tuple[WithdrawalRow, ...] = ()) -> None:
-        b = self.clearing.ledger.balance(user_id, asset)
-        result = {**extra, "asset": asset,
-                  "available": plain(self.clearing.amount(asset, b.available)),
-                  "held": plain(self.clearing.amount(asset, b.held))}
-        writes = Writes(command_id, kind, uuid.UUID(user_id), json.dumps(result),
-                        datetime.now(UTC), movements=movement_rows(moved),
-                        withdrawals=withdrawals)
+    def _commit(self, reply: Reply, writes: Writes, result: Result) -> None:
+        """Hand a command that touches no book to the journal."""
         self.journal.tell(Commit(writes, result, reply, None, (), ()))

@@ -1,4 +1,5 @@
-"""Turning one settled command into the journal's ``Writes`` and the caller's result.
+"""Turning one command into the journal's ``Writes`` and the caller's result (the answer
+as the API shows it, also stored for a replay).
 
 Pure functions: the ledger actor calls them after settling, with the pair's terms.
 """
@@ -10,15 +11,19 @@ import json
 import uuid
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from excentra.db.records import (
+    AssetRow,
     MovementRow,
     OrderChange,
     OrderRow,
+    PairRow,
     TradeRow,
+    WithdrawalChange,
+    WithdrawalRow,
     Writes,
 )
 from excentra.engine import Event, LevelChanged, OrderStatus, OrderUpdated, Side
@@ -171,3 +176,47 @@ def _trade_row(pair: PairTerms, pair_id: uuid.UUID, t: SettledTrade, seq: int,
         spec.price(e.price), spec.quantity(e.quantity), spec.quote_amount(t.quote),
         e.taker_side.value, buyer_fee if maker_is_buyer else seller_fee,
         seller_fee if maker_is_buyer else buyer_fee, seq, at)
+
+
+def transfer(clearing: Clearing, command_id: str, kind: str, user_id: str, asset: str,
+             moved: list[Movement], extra: Result,
+             withdrawals: tuple[WithdrawalRow, ...] = ()) -> tuple[Writes, Result]:
+    """A deposit or a withdrawal request: its answer shows the balance after it."""
+    b = clearing.ledger.balance(user_id, asset)
+    result = {**extra, "asset": asset, "available": plain(clearing.amount(asset, b.available)),
+              "held": plain(clearing.amount(asset, b.held))}
+    writes = Writes(command_id, kind, _as_uuid(user_id), json.dumps(result),
+                    datetime.now(UTC), movements=movement_rows(moved), withdrawals=withdrawals)
+    return writes, result
+
+
+def withdrawal_settled(command_id: str, withdrawal_id: str, user_id: str, asset: str,
+                       amount: Decimal, sent: bool, tx_hash: str | None,
+                       moved: list[Movement]) -> tuple[Writes, Result]:
+    """A pending withdrawal that left (``sent``) or will not (its funds released)."""
+    at = datetime.now(UTC)
+    status = "confirmed" if sent else "cancelled"
+    change = WithdrawalChange(uuid.UUID(withdrawal_id), status, tx_hash, at)
+    result = {"id": withdrawal_id, "status": status, "asset": asset, "amount": plain(amount)}
+    writes = Writes(command_id, "settle_withdrawal", _as_uuid(user_id), json.dumps(result),
+                    at, movements=movement_rows(moved), withdrawal_changes=(change,))
+    return writes, result
+
+
+def asset_added(command_id: str, row: AssetRow) -> tuple[Writes, Result]:
+    """A new asset; its answer is the asset as ``GET /assets`` shows it."""
+    result = {"id": str(row.id), "symbol": row.symbol, "name": row.name,
+              "decimals": row.decimals, "is_active": True, "coingecko_id": row.coingecko_id,
+              "created_at": api_time(row.created_at)}
+    return Writes(command_id, "add_asset", None, json.dumps(result), row.created_at,
+                  assets=(row,)), result
+
+
+def pair_added(command_id: str, row: PairRow, terms: PairTerms) -> tuple[Writes, Result]:
+    """A new pair; its answer is the pair as ``GET /pairs`` shows it (with its grid)."""
+    spec = terms.spec
+    result = {"id": str(row.id), "base_asset": terms.base, "quote_asset": terms.quote,
+              "symbol": row.symbol, "is_active": True, "created_at": api_time(row.created_at),
+              "price_step": plain(spec.price_step), "quantity_step": plain(spec.quantity_step)}
+    return Writes(command_id, "add_pair", None, json.dumps(result), row.created_at,
+                  pairs=(row,)), result

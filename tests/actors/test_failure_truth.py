@@ -23,6 +23,7 @@ from typing import Any
 import pykka
 import pytest
 
+from excentra.actors import durable as durable_module
 from excentra.actors import supervisor as sv_module
 from excentra.actors.book import InjectFault
 from excentra.actors.journal import Committed, DatabaseStore, Pause
@@ -241,7 +242,7 @@ async def test_one_bad_book_does_not_stop_every_pair(database_url: str,
                 attempts.append(Attempt(symbol, cid, at, outcome))
                 await asyncio.sleep(0.002)
 
-        real_load = sv_module.load_state
+        real_load = durable_module.load_state
 
         async def busy_load(db: Any) -> Any:
             await asyncio.sleep(OUTAGE)
@@ -250,7 +251,7 @@ async def test_one_bad_book_does_not_stop_every_pair(database_url: str,
         traders = [asyncio.create_task(trade(s, maker)) for s in prices
                    for maker in (True, False)]
         with monkeypatch.context() as m:
-            m.setattr(sv_module, "load_state", busy_load)
+            m.setattr(durable_module, "load_state", busy_load)
             await asyncio.sleep(0.7)
             killed_at = loop.time()
             _kill(ex, "book", BTC_USDT)

@@ -10,6 +10,7 @@ from typing import Any
 import pykka
 import pytest
 
+from excentra.actors import durable as durable_module
 from excentra.actors import supervisor as sv_module
 from excentra.actors.book import InjectFault
 from excentra.actors.journal import Pause, Resume
@@ -253,7 +254,7 @@ async def test_a_failed_restart_is_retried_until_the_core_is_back(
         exchange: Exchange, monkeypatch: pytest.MonkeyPatch, victim: str) -> None:
     """The database may be down when the supervisor reloads state: it keeps trying, both
     when it rebuilds one book and when it rebuilds the whole core."""
-    real_load, failures = sv_module.load_state, []
+    real_load, failures = durable_module.load_state, []
 
     async def flaky_load(db: Any) -> Any:
         if len(failures) < 2:
@@ -261,7 +262,7 @@ async def test_a_failed_restart_is_retried_until_the_core_is_back(
             raise ConnectionError("database restarting")
         return await real_load(db)
 
-    monkeypatch.setattr(sv_module, "load_state", flaky_load)
+    monkeypatch.setattr(durable_module, "load_state", flaky_load)
     monkeypatch.setattr(sv_module, "RESTART_DELAY", 0.01)
     user = await funded_user(exchange, USDT="1000")
     _actor(exchange, victim).tell(InjectFault() if victim == "book" else object())

@@ -30,9 +30,10 @@ import pytest_asyncio
 
 from excentra.actors.book import BookActor, InjectFault
 from excentra.actors.bridge import Outstanding, Reply, Unavailable
+from excentra.actors.durable import Built
 from excentra.actors.journal import Store
 from excentra.actors.ledger import Deposit
-from excentra.actors.supervisor import Actors, Built, Kinds, Supervisor
+from excentra.actors.supervisor import Actors, Kinds, Supervisor
 from excentra.db.state import AssetState, PairState, State
 from tests.actors.helpers import Recorder
 from tests.actors.probes import (

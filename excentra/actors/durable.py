@@ -1,0 +1,117 @@
+"""What the core is rebuilt from: the durable state, read back into a ledger's clearing
+and one engine book per pair (``build``), and where the supervisor gets it (``Durable``:
+the database; fakes in the supervisor's tests)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from excentra.actors.journal import DatabaseStore, Store
+from excentra.db import Database
+from excentra.db.accounts import suspended_users
+from excentra.db.state import State, command_results, load_state
+from excentra.engine import OrderBook, OrderType, RestingOrder, Side
+from excentra.engine.precision import on_grid
+from excentra.ledger import OrderTerms
+from excentra.ledger.clearing import Clearing
+from excentra.registry import pair_terms
+
+
+def _units(amount: Decimal, decimals: int) -> int:
+    units = on_grid(amount, (1, 10 ** decimals))
+    if units is None:
+        raise ValueError(f"stored amount {amount} is off its asset's grid")
+    return units
+
+
+@dataclass
+class Built:
+    """Everything rebuilt from one ``State``."""
+
+    clearing: Clearing
+    books: dict[str, OrderBook]
+    pair_ids: dict[str, Any]
+    balances: dict[tuple[Any, str], list[int]]
+    state: State
+
+
+def build(state: State) -> Built:
+    """Rebuild the ledger's clearing and every pair's book from durable state."""
+    decimals = {a.symbol: a.decimals for a in state.assets}
+    clearing = Clearing()
+    for symbol, dec in decimals.items():
+        clearing.add_asset(symbol, dec)
+    books: dict[str, OrderBook] = {}
+    for p in state.pairs:
+        terms = pair_terms(p.symbol, p.base, p.quote, p.price_step, p.quantity_step,
+                           p.maker_fee_rate, p.taker_fee_rate, decimals)
+        clearing.add_pair(terms)
+        books[p.symbol] = book = OrderBook(terms.spec)
+        book.seq = p.book_seq  # continues, never back to 0 (clients follow it)
+    reservations: list[tuple[Any, str, str, int]] = []
+    order_terms: dict[Any, OrderTerms] = {}
+    for o in state.open_orders:
+        terms = clearing.pairs[o.symbol]
+        side, spec = Side(o.side), terms.spec
+        asset = terms.quote if side is Side.BUY else terms.base
+        ticks, lots, left = spec.to_ticks(o.price), spec.to_lots(o.quantity), spec.to_lots(
+            o.remaining)
+        if ticks is None or lots is None or left is None:
+            raise ValueError(f"open order {o.id} is off its pair's grid")
+        oid, uid = str(o.id), str(o.user_id)
+        reservations.append((oid, uid, asset, _units(o.reserved, decimals[asset])))
+        order_terms[oid] = OrderTerms(side, OrderType(o.order_type), ticks)
+        books[o.symbol].restore(RestingOrder(oid, uid, side, ticks, lots, left))
+    for wid, owner, asset, amount in state.pending_withdrawals:
+        reservations.append((str(wid), str(owner), asset, _units(amount, decimals[asset])))
+    balances = [(str(u), a, _units(av, decimals[a]), _units(h, decimals[a]))
+                for u, a, av, h in state.balances]
+    clearing.load(balances, reservations, order_terms)
+    mirror = {(u, a): [_units(av, decimals[a]), _units(h, decimals[a])]
+              for u, a, av, h in state.balances}
+    return Built(clearing, books, {p.symbol: p.id for p in state.pairs}, mirror, state)
+
+
+
+class Durable(Protocol):
+    """Where the supervisor rebuilds from (the database; fakes in the supervisor's tests)."""
+
+    async def load(self) -> tuple[State, set[str]]:
+        """The durable state and the suspended users' ids."""
+        ...
+
+    async def committed(self, command_ids: list[str]) -> dict[str, Any]:
+        """The stored results of those of ``command_ids`` that committed."""
+        ...
+
+    def store(self, built: Built) -> Store:
+        """The journal's store, continuing from ``built``."""
+        ...
+
+
+class DatabaseDurable:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self) -> tuple[State, set[str]]:
+        if not self.db.is_connected:
+            await self.db.connect()
+        return await load_state(self.db), await suspended_users(self.db)
+
+    async def committed(self, command_ids: list[str]) -> dict[str, Any]:
+        if not command_ids:
+            return {}
+        found: dict[str, Any] = {}
+        for i in range(0, len(command_ids), 500):
+            for command_id, result in await command_results(self.db,
+                                                            command_ids[i:i + 500]):
+                found[command_id] = json.loads(result)
+        return found
+
+    def store(self, built: Built) -> Store:
+        return DatabaseStore(self.db.url, built.balances, dict(built.clearing.decimals))
+
+
