@@ -188,10 +188,11 @@ RECENT_COMMANDS = 100_000
 class LedgerActor(Supervised):
     """Owns the ``Clearing``; sequence numbers for orders and trades.
 
-    It also de-duplicates commands: it sees every command in order, so it remembers the
-    ids of the last ``RECENT_COMMANDS`` it accepted. The facade answers a retried id from
-    the database once it is committed; the ledger covers the window before that (a client
-    that timed out and retried while the first attempt was still in the pipeline).
+    Idempotency belongs to the facade (``Exchange._command``: a repeat in flight shares
+    the first answer, a committed one gets its stored result). The ledger only guards the
+    pipeline: it remembers the last ``RECENT_COMMANDS`` ids it accepted and refuses a
+    second copy in flight (``OUTCOME_UNKNOWN``), which would otherwise hold funds twice
+    and fail the journal's whole batch on the ``commands`` primary key.
     """
 
     def __init__(self, clearing: Clearing, journal: pykka.ActorRef[Any], order_seq: int,
