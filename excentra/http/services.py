@@ -20,6 +20,7 @@ from excentra.registry import Registry
 
 if TYPE_CHECKING:
     from excentra.http.ws.hub import Hub
+    from excentra.market.view import MarketView
 
 
 class SuspendedUsers:
@@ -71,7 +72,9 @@ class Services:
     suspended: SuspendedUsers = field(default_factory=SuspendedUsers)
     counters: Counters = field(default_factory=Counters)
     hub: Hub | None = None
-    """The WebSocket hub (set by its start step)."""
+    """The WebSocket hub (set by the market-data start step)."""
+    market: MarketView | None = None
+    """What is committed of the market: books, tickers (set by the same step)."""
     journal_mean_batch: float = 0.0
     """Commands per journal commit, as last read by ``/health``."""
     decoy_hash: str | None = None
@@ -85,3 +88,9 @@ class Services:
     @property
     def db(self) -> Database:
         return self.exchange.db
+
+
+def market_view(services: Services) -> MarketView:
+    view = services.market
+    assert view is not None, "the market-data side is not started"
+    return view

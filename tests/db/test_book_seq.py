@@ -119,7 +119,7 @@ async def test_book_seq_survives_a_restart(database_url: str) -> None:
         stop = await start_ws(services)  # the WebSocket side's start, as the server runs it
         try:
             feed = hub_of(services).feed
-            assert {s: m.seq for s, m in feed.mirrors.items()} == {
+            assert {s: m.seq for s, m in feed.view.mirrors.items()} == {
                 BTC_USDT: seq, ETH_USDT: 1, SOL_USDT: 0}
             assert feed.book_event(BTC_USDT)["seq"] == seq
             bids = feed.book_event(BTC_USDT)["snapshot"]["bids"]
@@ -136,7 +136,7 @@ async def test_a_restarted_book_continues_from_the_stored_seq(database_url: str)
         services = _services(ex, database_url)
         stop = await start_ws(services)
         try:
-            mirror = hub_of(services).feed.mirrors[BTC_USDT]
+            mirror = hub_of(services).feed.view.mirrors[BTC_USDT]
             await _engine_seq(ex, seq)  # the engine's book, rebuilt, continues
             user = await funded_user(ex, USDT="1000")
             ok(await answered(limit(ex, user, Side.BUY, "99", "1")))
@@ -155,7 +155,7 @@ async def test_seq_continues_across_a_core_recovery(database_url: str, victim: s
         services = _services(ex, database_url)
         stop = await start_ws(services)
         try:
-            mirror = hub_of(services).feed.mirrors[BTC_USDT]
+            mirror = hub_of(services).feed.view.mirrors[BTC_USDT]
             seq = await _resting_orders(ex)
             await _mirror_reaches(mirror, seq)
             sv = ex.supervisor

@@ -14,8 +14,7 @@ from excentra.http.errors import bad_request
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json
 from excentra.http.routes.trades import SYMBOL, market_pair
-from excentra.http.services import Services
-from excentra.http.ws.startup import hub_of
+from excentra.http.services import Services, market_view
 
 API = "/api/v1"
 
@@ -44,10 +43,9 @@ async def get_orderbook(request: Request) -> Response:
     levels = LEVELS.get(request)
     services.limiter.check(request, "orderbook")
     pair = market_pair(services, SYMBOL.get(request))
-    feed = hub_of(services).feed
-    if not feed.knows(pair.symbol):
+    mirror = market_view(services).book(pair.symbol)
+    if mirror is None:
         raise bad_request(f"{pair.symbol} market not supported")
-    mirror = feed.mirrors[pair.symbol]
     return json({"symbol": pair.symbol, **mirror.snapshot(levels), "seq": mirror.seq})
 
 

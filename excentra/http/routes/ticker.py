@@ -18,10 +18,9 @@ from excentra.http import fields as f
 from excentra.http.errors import bad_request, not_found
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json
-from excentra.http.services import Services
+from excentra.http.services import Services, market_view
 from excentra.http.symbols import path_symbol
 from excentra.http.ws.hub import ticker_data
-from excentra.http.ws.startup import hub_of
 from excentra.market import TickerStats
 from excentra.registry import PairInfo
 
@@ -57,7 +56,7 @@ def pair_ticker(services: Services, pair: PairInfo,
     the 24 h window the WebSocket feed keeps from committed trades (the same numbers the
     ``ticker:`` channel sends)."""
     second = int(time.time() if now is None else now)
-    found = hub_of(services).feed.ticker(pair.symbol, second)
+    found = market_view(services).ticker(pair.symbol, second)
     return None if found is None else ticker_json(pair.symbol, found)
 
 

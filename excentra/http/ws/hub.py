@@ -123,7 +123,7 @@ class Hub:
 
     def snapshot_text(self, symbol: str) -> str | None:
         """The ``order_book`` event a new ``orderbook:`` subscriber gets at once."""
-        if not self.feed.knows(symbol):
+        if not self.feed.view.knows(symbol):
             return None
         return dumps(ch.event(self.feed.book_event(symbol)))
 
@@ -132,7 +132,7 @@ class Hub:
         second = int(time.time() if now is None else now)
         sent = 0
         for symbol in symbols:
-            stats = self.feed.ticker(symbol, second)
+            stats = self.feed.view.ticker(symbol, second)
             if stats is not None:
                 self.publish(f"{ch.TICKER}:{symbol}", ticker_data(symbol, stats))
                 sent += 1

@@ -1,5 +1,5 @@
-"""The WebSocket side's start step: load the feed from the database, subscribe the hub to
-the core's committed batches, and run the 5-second ticker loop."""
+"""The market-data start step: load the market view from the database, subscribe the
+WebSocket hub to the core's committed batches, and run the 5-second ticker loop."""
 
 from __future__ import annotations
 
@@ -11,28 +11,30 @@ from datetime import UTC, datetime, timedelta
 
 from excentra.db import market
 from excentra.http.services import Services
-from excentra.http.ws.feed import Feed, OpenOrder
+from excentra.http.ws.feed import Feed
 from excentra.http.ws.hub import Hub
 from excentra.market.ticker import WINDOW_SECONDS, Ticker24h
+from excentra.market.view import MarketView, OpenOrder
 
 log = logging.getLogger("excentra.ws")
 
 
-async def load_feed(services: Services, feed: Feed) -> None:
+async def load_view(services: Services, view: MarketView) -> None:
     """Books and 24 h windows as committed: open orders, each book's seq, the day's trades,
     and each pair's last trade before the window."""
     orders = await market.open_book_orders(services.db)
-    feed.load_orders([OpenOrder(str(r["id"]), r["symbol"], r["side"], r["price"],
+    view.load_orders([OpenOrder(str(r["id"]), r["symbol"], r["side"], r["price"],
                                 r["remaining_quantity"]) for r in orders])
-    feed.load_seqs(await market.book_seqs(services.db))
-    await load_tickers(services, feed)
-    log.info("ws feed loaded", extra={"open_orders": len(orders), "pairs": len(feed.specs)})
+    view.load_seqs(await market.book_seqs(services.db))
+    await load_tickers(services, view)
+    log.info("market view loaded", extra={"open_orders": len(orders),
+                                          "pairs": len(view.specs)})
 
 
-async def load_tickers(services: Services, feed: Feed) -> None:
+async def load_tickers(services: Services, view: MarketView) -> None:
     """(Re)build every pair's 24 h window from the trades table."""
     since = datetime.now(UTC) - timedelta(seconds=WINDOW_SECONDS)
-    windows = {symbol: Ticker24h() for symbol in feed.specs}
+    windows = {symbol: Ticker24h() for symbol in view.specs}
     for symbol, price in (await market.last_prices_before(services.db, since)).items():
         if symbol in windows:
             windows[symbol].set_before(price)
@@ -40,13 +42,14 @@ async def load_tickers(services: Services, feed: Feed) -> None:
         if r["symbol"] in windows:
             windows[r["symbol"]].add(int(r["created_at"].timestamp()), r["price"],
                                      r["quantity"])
-    feed.tickers.update(windows)
+    view.tickers.update(windows)
 
 
 async def reload_tickers(services: Services) -> None:
     """Rebuild the 24 h windows from storage (after trades were changed outside the core,
     e.g. an operator's correction, or a test moving trades back in time)."""
-    await load_tickers(services, hub_of(services).feed)
+    assert services.market is not None, "the market view is not started"
+    await load_tickers(services, services.market)
 
 
 def hub_of(services: Services) -> Hub:
@@ -61,14 +64,14 @@ async def start_ws(services: Services) -> Callable[[], Awaitable[None]]:
     exchange = services.exchange
     supervisor = exchange.supervisor
     assert supervisor is not None
-    feed = Feed(exchange.pair_spec)
+    view = MarketView(exchange.pair_spec)
     for pair in exchange.registry.pairs.values():
-        feed.add_pair(pair.spec)
-    hub = Hub(asyncio.get_running_loop(), feed, exchange.fence)
+        view.add_pair(pair.spec)
+    hub = Hub(asyncio.get_running_loop(), Feed(view), exchange.fence)
     supervisor.subscribe(hub)
-    await load_feed(services, feed)
+    await load_view(services, view)
     hub.ready()
-    services.hub = hub
+    services.hub, services.market = hub, view
     services.suspended.listeners.append(hub.close_private)
     task = asyncio.create_task(_ticker_loop(services, hub), name="excentra-ticker")
 
