@@ -194,6 +194,15 @@ class Fence:
     def attach(self) -> None:
         self.views += 1
 
+    def detach(self) -> None:
+        """A view stopped following: nobody waits for it any more."""
+        self.views = max(0, self.views - 1)
+        if not self.views:
+            for _, _, future in self._waiting:
+                if not future.done():
+                    future.set_result(None)
+            self._waiting.clear()
+
     def advance(self, batch: int) -> None:
         self.applied = max(self.applied, batch)
         while self._waiting and self._waiting[0][0] <= self.applied:

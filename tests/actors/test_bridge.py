@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from excentra.actors.bridge import Outstanding, Reply, Unavailable
+from excentra.actors.bridge import Fence, Outstanding, Reply, Unavailable
 from excentra.engine import RejectCode
 
 
@@ -165,3 +165,51 @@ async def test_fail_all_from_the_loop_while_threads_are_resolving() -> None:
     assert all(o == "ok" or isinstance(o, Unavailable) for o in outcomes)
     assert all(isinstance(o, Unavailable) for o in outcomes[25:])
     assert len(registry) == 0
+
+
+# -- Fence: read-your-writes for views on the loop -------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_fence_without_views_never_waits() -> None:
+    fence = Fence(limit=5)
+    await asyncio.wait_for(fence.reached(10), 0.1)
+
+
+@pytest.mark.asyncio
+async def test_a_fence_waits_until_its_view_has_applied_the_batch() -> None:
+    fence = Fence(limit=5)
+    fence.attach()
+    waiter = asyncio.ensure_future(fence.reached(3))
+    fence.advance(2)
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # batch 3 is not applied yet
+    fence.advance(3)
+    await asyncio.wait_for(waiter, 0.1)
+    await asyncio.wait_for(fence.reached(1), 0.1)  # an older batch: at once
+
+
+@pytest.mark.asyncio
+async def test_a_fence_waits_no_longer_than_its_limit() -> None:
+    """A view that lost a batch (e.g. to a broadcaster restart) must not stall answers."""
+    fence = Fence(limit=0.05)
+    fence.attach()
+    started = time.monotonic()
+    await fence.reached(7)
+    assert 0.04 <= time.monotonic() - started < 1
+
+
+@pytest.mark.asyncio
+async def test_a_detached_view_releases_whoever_waits_for_it() -> None:
+    fence = Fence(limit=5)
+    fence.attach()
+    waiter = asyncio.ensure_future(fence.reached(9))
+    await asyncio.sleep(0.01)
+    fence.detach()
+    await asyncio.wait_for(waiter, 0.1)
+    await asyncio.wait_for(fence.reached(99), 0.1)
+
+
+def test_batch_numbers_only_grow() -> None:
+    first = Fence.next_batch()
+    assert Fence.next_batch() == first + 1

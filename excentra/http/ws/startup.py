@@ -80,6 +80,7 @@ async def start_ws(services: Services) -> Callable[[], Awaitable[None]]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         supervisor.unsubscribe(hub)
+        exchange.fence.detach()
 
     return stop
 
