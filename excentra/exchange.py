@@ -41,6 +41,7 @@ from excentra.actors.ledger import (
     Deposit,
     PlaceOrder,
     Rejected,
+    SetPairActive,
     SetSuspended,
     SettleWithdrawal,
     Withdraw,
@@ -169,6 +170,16 @@ class Exchange:
             # A dead ledger is rebuilt from the database, which has the change already.
             with contextlib.suppress(pykka.ActorDeadError):
                 actors.ledger.tell(SetSuspended(str(user_id), suspended))
+
+    def set_pair_active(self, symbol: str, active: bool) -> None:
+        """Tell the core an admin halted or reopened a pair (stored already: a rebuild
+        reads it). A halted pair takes no new orders; its resting orders may be
+        cancelled."""
+        self.registry.set_active(symbol, active)
+        actors = self._sv.actors
+        if actors is not None:
+            with contextlib.suppress(pykka.ActorDeadError):  # a rebuild reads it
+                actors.ledger.tell(SetPairActive(symbol, active))
 
     async def deposit(self, user_id: str, asset: str, amount: Decimal,
                       idempotency_key: str | None = None) -> Outcome:

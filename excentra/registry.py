@@ -9,6 +9,7 @@ that could drift. An order placement costs no catalog query.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -78,6 +79,11 @@ class Registry:
         spec = terms.spec
         self.pairs[spec.symbol] = PairInfo(pair_id, spec.symbol, terms.base, terms.quote,
                                            True, spec)
+
+    def set_active(self, symbol: str, active: bool) -> None:
+        info = self.pairs.get(symbol)
+        if info is not None:
+            self.pairs[symbol] = dataclasses.replace(info, active=active)
 
     def decimals(self) -> dict[str, int]:
         return {a.symbol: a.decimals for a in self.assets.values()}

@@ -14,7 +14,8 @@ their callers told the command did not happen — and the pair is refused until 
 supervisor hands over a rebuilt book (``BookUp``). Other pairs trade on meanwhile.
 
 It also knows every open order (pair, owner, row), so a cancel needs no database read,
-and which users are suspended (they may cancel, not place or withdraw).
+which users are suspended (they may cancel, not place or withdraw), and which pairs an
+admin halted (no new orders; resting ones may be cancelled).
 """
 
 from __future__ import annotations
@@ -171,6 +172,15 @@ class BookUp:
 
 
 @dataclass(frozen=True, slots=True)
+class SetPairActive:
+    """An admin halted (or reopened) a pair: no new orders on a halted one; its resting
+    orders stay and may be cancelled."""
+
+    symbol: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SetSuspended:
     """An admin suspended (or reinstated) a user."""
 
@@ -197,7 +207,8 @@ class LedgerActor(Supervised):
 
     def __init__(self, clearing: Clearing, journal: pykka.ActorRef[Any], order_seq: int,
                  trade_seq: int, open_orders: dict[str, OpenOrder] | None = None,
-                 suspended: set[str] | None = None, **kw: Any) -> None:
+                 suspended: set[str] | None = None, halted: set[str] | None = None,
+                 **kw: Any) -> None:
         super().__init__(**kw)
         self.clearing = clearing
         self.journal = journal
@@ -208,6 +219,8 @@ class LedgerActor(Supervised):
         self.recent: OrderedDict[str, None] = OrderedDict()
         self.open_orders: dict[str, OpenOrder] = dict(open_orders or {})
         self.suspended: set[str] = set(suspended or ())
+        self.halted: set[str] = set(halted or ())
+        """Pairs an admin halted (no new orders)."""
         self.sent: dict[str, dict[str, Match | Cancel]] = {}
         """Per pair, the commands its book has not answered yet (by command id)."""
         self.down: set[str] = set()
@@ -264,6 +277,11 @@ class LedgerActor(Supervised):
             case BookUp():
                 self.books[message.symbol] = message.book
                 self.down.discard(message.symbol)
+            case SetPairActive():
+                if message.active:
+                    self.halted.discard(message.symbol)
+                else:
+                    self.halted.add(message.symbol)
             case SetSuspended():
                 if message.suspended:
                     self.suspended.add(message.user_id)
@@ -290,7 +308,7 @@ class LedgerActor(Supervised):
         if not self._first_time(m.command_id, m.reply):
             return
         symbol = m.order.symbol
-        if symbol not in self.books:
+        if symbol not in self.books or symbol in self.halted:
             self._refused(m.command_id, m.reply, RejectCode.PAIR_NOT_FOUND)
             return
         if m.order.user_id in self.suspended:

@@ -138,7 +138,8 @@ class Supervisor:
                 for o in state.open_orders}
             ledger = await self._spawn(started, self.kinds.ledger, "ledger", built.clearing,
                                        journal, state.order_seq, state.trade_seq,
-                                       open_orders, suspended)
+                                       open_orders, suspended,
+                                       {p.symbol for p in state.pairs if not p.is_active})
             actors = Actors(broadcaster, journal, ledger)
             for symbol, book in built.books.items():
                 actors.books[symbol] = await self._spawn(started, self.kinds.book,

@@ -163,6 +163,14 @@ async def pair_by_symbol(db: Database, symbol: str) -> Row | None:
                               types=PAIR_TYPES)
 
 
+async def set_pair_active(db: Database, symbol: str, active: bool) -> bool:
+    """Open or halt a pair's trading; ``False`` for an unknown pair."""
+    found = await db.fetch_val(
+        "UPDATE trading_pairs SET is_active = :active WHERE symbol = :symbol RETURNING id",
+        {"active": active, "symbol": symbol})
+    return found is not None
+
+
 _ASSET_SELECT = ("SELECT id, symbol, name, decimals, is_active, coingecko_id, created_at "
                  "FROM assets")
 

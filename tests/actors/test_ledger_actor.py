@@ -19,6 +19,7 @@ Protocol (its peers, one book per pair and the journal, are recording probes her
                                     commands (``Unavailable``) until
     BookUp(symbol, book)         ─► the pair's commands go to the new book
     SetSuspended(user, flag)     ─► a suspended user may not place orders or withdraw
+    SetPairActive(symbol, flag)  ─► a halted pair takes no orders (cancels still go)
     Audit(reply)                 ─► reply ← {(user, asset): (available, held)}
 
 A command id seen again while the first is still in flight is answered
@@ -51,6 +52,7 @@ from excentra.actors.ledger import (
     PlaceOrder,
     RegisterBooks,
     Rejected,
+    SetPairActive,
     SetSuspended,
     Withdraw,
 )
@@ -392,6 +394,22 @@ async def test_a_suspended_user_may_not_withdraw(rig: Rig) -> None:
     await rig.drained()
     assert rig.sent_nothing()
     assert await rig.balance(rig.alice, "USDT") == (1000 * USDT, 0)
+
+
+async def test_a_halted_pair_takes_no_orders_but_its_resting_ones_may_be_cancelled(
+        rig: Rig) -> None:
+    order = limit(rig.alice, Side.BUY, "100", "1")
+    await rig.placed(order)
+    rig.ledger.tell(SetPairActive(BTC_USDT, False))
+
+    refused = rig.place(limit(rig.alice, Side.BUY, "99", "1"))
+    assert await answer(refused) == Rejected(RejectCode.PAIR_NOT_FOUND)
+    rig.cancel(order.order_id, rig.alice)
+    assert (await rig.books[BTC_USDT].next(Cancel)).order_id == order.order_id
+
+    rig.ledger.tell(SetPairActive(BTC_USDT, True))
+    rig.place(limit(rig.alice, Side.BUY, "98", "1"), command_id="after-reopen")
+    assert (await rig.books[BTC_USDT].next(Match)).command_id == "after-reopen"
 
 
 async def test_a_suspended_user_may_still_cancel(rig: Rig) -> None:

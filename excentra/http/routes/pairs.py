@@ -6,6 +6,7 @@ engine accepts only prices and quantities on it, so clients need to know it.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.routing import Route
 
 from excentra.actors.ledger import Rejected
 from excentra.db.database import Row
-from excentra.db.market import list_pairs, pair_by_symbol
+from excentra.db.market import list_pairs, pair_by_symbol, set_pair_active
 from excentra.engine import RejectCode
 from excentra.engine.precision import PairSpec
 from excentra.http import fields as f
@@ -26,6 +27,7 @@ from excentra.http.services import Services
 from excentra.http.symbols import path_symbol
 
 API = "/api/v1"
+log = logging.getLogger("excentra.http.pairs")
 
 SYMBOL = f.text_param("symbol", "Pair in hyphen form, e.g. BTC-USDT", location="path",
                       max_length=64)
@@ -35,6 +37,11 @@ ADD = f.Body("AddTradingPairRequest", {
     "base_asset": f.string(description="An active asset, e.g. BTC"),
     "quote_asset": f.string(description="An active asset, e.g. USDT"),
 }, required=("base_asset", "quote_asset"))
+
+STATUS = f.Body("SetTradingPairStatusRequest", {
+    "is_active": f.boolean(description="false halts trading (no new orders; resting ones "
+                                       "may be cancelled), true reopens it"),
+}, required=("is_active",))
 
 PAIR = schema("TradingPairsResponse", {
     "type": "object",
@@ -106,6 +113,24 @@ async def add_pair(request: Request) -> Response:
     return json(outcome, status=201)  # the stored pair, in ``pair_json``'s shape
 
 
+@operation("set_trading_pair_status", "Admin",
+           "Halt or reopen a pair's trading (an addition)", access="admin",
+           params=[SYMBOL], body=STATUS, responses={200: PAIR, 403: "Error", 404: "Error"})
+async def set_pair_status(request: Request) -> Response:
+    admin = require_active_admin(request)
+    symbol = path_symbol(SYMBOL.get(request))
+    body = await STATUS.read(request)
+    services: Services = request.state.services
+    if not await set_pair_active(services.db, symbol, body["is_active"]):
+        raise not_found(f"Trading pair not found: {symbol}")
+    services.exchange.set_pair_active(symbol, body["is_active"])
+    log.info("pair status changed", extra={"pair": symbol, "active": body["is_active"],
+                                           "by": admin.user_id})
+    row = await pair_by_symbol(services.db, symbol)
+    assert row is not None
+    return json(pair_json(row))
+
+
 def _asset(services: Services, text: str) -> str:
     """An active asset's code; trimmed as well as uppercased (the original only uppercased,
     so " BTC" was "not supported")."""
@@ -121,4 +146,5 @@ routes = [
     Route(f"{API}/pairs", get_all_pairs, methods=["GET"]),
     Route(f"{API}/pairs", add_pair, methods=["POST"]),
     Route(f"{API}/pairs/{{symbol}}", get_pair, methods=["GET"]),
+    Route(f"{API}/pairs/{{symbol}}", set_pair_status, methods=["PATCH"]),
 ]
