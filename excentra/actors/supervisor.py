@@ -203,8 +203,15 @@ class Supervisor:
                                  self.actors.ledger)
 
     def register_book(self, symbol: str, ref: pykka.ActorRef[Any]) -> None:
-        assert self.actors is not None
-        self.actors.books[symbol] = ref
+        """Keep a runtime pair's book, once its pair is durable. If the core was rebuilt
+        meanwhile, the rebuild made the pair's book from the database (talking to the new
+        ledger): this one, tied to the old ledger, is stopped instead."""
+        current = self.actors.books.get(symbol) if self.actors is not None else None
+        if current is not None and current is not ref and current.is_alive():
+            ref.stop(block=False)
+            return
+        if self.actors is not None:
+            self.actors.books[symbol] = ref
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Deliver committed batches to ``subscriber``, also after a broadcaster restart."""
