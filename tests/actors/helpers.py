@@ -171,3 +171,21 @@ async def stored_levels(db: Database, symbol: str) -> dict[str, list[dict[str, s
 def normalized(side: list[dict[str, str]]) -> list[dict[str, str]]:
     """Snapshot levels with numbers in one canonical spelling."""
     return [{k: str(D(v).normalize()) for k, v in lv.items()} for lv in side]
+
+
+async def recovered(ex: Exchange, recoveries: int = 0, book_recoveries: int = 0,
+                    timeout: float = 20) -> None:
+    """Wait until the supervisor has finished its ``recoveries``-th whole-core rebuild and
+    its ``book_recoveries``-th book rebuild — and assert it did no more than that."""
+    sv = ex.supervisor
+    assert sv is not None
+
+    async def poll() -> None:
+        while sv.recoveries < recoveries or sv.book_recoveries < book_recoveries:
+            await asyncio.sleep(0.005)
+
+    await asyncio.wait_for(poll(), timeout)
+    await asyncio.wait_for(sv.wait_recovered(), timeout)
+    assert (sv.recoveries, sv.book_recoveries) == (recoveries, book_recoveries)
+    assert not sv.recovering
+    assert not sv.books_down

@@ -43,6 +43,7 @@ from tests.actors.helpers import (
     limit,
     normalized,
     ok,
+    recovered,
     stored_levels,
 )
 
@@ -72,22 +73,6 @@ def _kill(ex: Exchange, victim: str, symbol: str = BTC_USDT) -> None:
 def _scope(victim: str) -> dict[str, int]:
     """What one death of ``victim`` rebuilds: a book alone, else the whole core."""
     return {"book_recoveries": 1} if victim == "book" else {"recoveries": 1}
-
-
-async def recovered(ex: Exchange, recoveries: int = 0, book_recoveries: int = 0,
-                    timeout: float = 20) -> None:
-    """Wait for that many whole-core and book rebuilds to finish; assert no more ran."""
-    sv = _sv(ex)
-
-    async def poll() -> None:
-        while sv.recoveries < recoveries or sv.book_recoveries < book_recoveries:
-            await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout)
-    await asyncio.wait_for(sv.wait_recovered(), timeout)
-    assert (sv.recoveries, sv.book_recoveries) == (recoveries, book_recoveries)
-    assert not sv.recovering
-    assert not sv.books_down
 
 
 async def _book_is_the_database(ex: Exchange, symbol: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from tests.actors.helpers import (
     normalized,
     ok,
     order_row,
+    recovered,
     stored_levels,
 )
 
@@ -49,23 +50,6 @@ def _actor(ex: Exchange, name: str) -> pykka.ActorRef[Any]:
     ref: pykka.ActorRef[Any] = (actors.books[BTC_USDT] if name == "book"
                                 else getattr(actors, name))
     return ref
-
-
-async def recovered(ex: Exchange, recoveries: int = 0, book_recoveries: int = 0,
-                    timeout: float = 15) -> None:
-    """Wait until the supervisor has finished its ``recoveries``-th whole-core rebuild and
-    its ``book_recoveries``-th book rebuild — and assert it did no more than that."""
-    sv = _sv(ex)
-
-    async def poll() -> None:
-        while sv.recoveries < recoveries or sv.book_recoveries < book_recoveries:
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), timeout)
-    await asyncio.wait_for(sv.wait_recovered(), timeout)
-    assert (sv.recoveries, sv.book_recoveries) == (recoveries, book_recoveries)
-    assert not sv.recovering
-    assert not sv.books_down
 
 
 def _recovered_from(victim: str) -> dict[str, int]:

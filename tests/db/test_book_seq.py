@@ -102,6 +102,17 @@ async def _mirror_reaches(mirror: BookMirror, seq: int) -> None:
             await asyncio.sleep(0.01)
 
 
+async def _continues(ex: Exchange, mirror: BookMirror, seq: int) -> None:
+    """The engine's book is at ``seq``; the next resting order makes it ``seq + 1`` in the
+    engine, the database and the feed's mirror."""
+    await _engine_seq(ex, seq)
+    user = await funded_user(ex, USDT="1000")
+    ok(await answered(limit(ex, user, Side.BUY, "99", "1")))
+    await _engine_seq(ex, seq + 1)
+    assert (await book_seqs(ex.db))[BTC_USDT] == seq + 1
+    await _mirror_reaches(mirror, seq + 1)
+
+
 def _services(ex: Exchange, database_url: str) -> Services:
     settings = settings_for(database_url)
     return Services(settings, ex, Tokens("test-secret-" + "x" * 32), FAST_PASSWORDS,
@@ -137,12 +148,7 @@ async def test_a_restarted_book_continues_from_the_stored_seq(database_url: str)
         stop = await start_ws(services)
         try:
             mirror = hub_of(services).feed.view.mirrors[BTC_USDT]
-            await _engine_seq(ex, seq)  # the engine's book, rebuilt, continues
-            user = await funded_user(ex, USDT="1000")
-            ok(await answered(limit(ex, user, Side.BUY, "99", "1")))
-            await _engine_seq(ex, seq + 1)
-            assert (await book_seqs(ex.db))[BTC_USDT] == seq + 1
-            await _mirror_reaches(mirror, seq + 1)
+            await _continues(ex, mirror, seq)  # the engine's book, rebuilt, continues
         finally:
             await stop()
 
@@ -168,11 +174,6 @@ async def test_seq_continues_across_a_core_recovery(database_url: str, victim: s
                 while (sv.recoveries, sv.book_recoveries) == done:
                     await asyncio.sleep(0.01)
                 await sv.wait_recovered()
-            await _engine_seq(ex, seq)
-            user = await funded_user(ex, USDT="1000")
-            ok(await answered(limit(ex, user, Side.BUY, "99", "1")))
-            await _engine_seq(ex, seq + 1)
-            assert (await book_seqs(ex.db))[BTC_USDT] == seq + 1
-            await _mirror_reaches(mirror, seq + 1)
+            await _continues(ex, mirror, seq)
         finally:
             await stop()

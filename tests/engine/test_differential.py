@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
+import pytest
 from hypothesis import example, given, settings
 
 from excentra.engine import (
@@ -43,35 +45,26 @@ def _budget_used_up_by_a_whole_maker_before_an_own_order(stp: StpMode) -> list[C
             Market(3, "u0", Side.BUY, None, Decimal("0.015"), stp)]
 
 
-def test_a_budget_used_up_on_a_whole_maker_is_filled_without_self_trade_prevention(
-) -> None:
-    """Issue 10: the engine used to check the budget once per level, so after filling a
-    maker whole it reached the taker's own order and applied STP (the taker cancelled as
-    a self-trade, or the own order cancelled) although not one more lot was affordable;
-    a partly filled maker gave FILLED. Both are FILLED now, the own order untouched."""
+@pytest.mark.parametrize(("scenario", "own_ask_left"), [
+    (_budget_left_below_a_lot_before_an_own_order, BookLevel(10_000, 2, 2)),
+    (_budget_used_up_by_a_whole_maker_before_an_own_order, BookLevel(10_000, 1, 1)),
+])
+def test_a_used_up_budget_is_filled_before_self_trade_prevention(
+        scenario: Callable[[StpMode], list[Command]], own_ask_left: BookLevel) -> None:
+    """Issue 10. A budget buy left with less than one lot's cost is used up (FILLED)
+    whoever rests next: its own ask behind is untouched, in every STP mode. The naive
+    book used to skip past a partly filled maker to the own order and apply STP; the
+    engine checked the budget once per level, so after filling a maker whole it reached
+    the own order and applied STP (the taker cancelled as a self-trade, or the own order
+    cancelled)."""
     for stp in StpMode:
         real, naive = OrderBook(btc_usdt()), NaiveBook(btc_usdt())
-        for cmd in _budget_used_up_by_a_whole_maker_before_an_own_order(stp):
+        for cmd in scenario(stp):
             events = apply(naive, cmd)
             assert apply(real, cmd) == events, (stp, cmd)
         assert events[-1] == OrderUpdated(3, "u0", Side.BUY, OrderStatus.FILLED, 1, 0, 0,
                                           None), stp
-        assert naive.snapshot().asks == (BookLevel(10_000, 1, 1),), stp  # own ask kept
-
-
-def test_a_used_up_budget_stops_before_self_trade_prevention() -> None:
-    """Regression (issue 10): the naive book used to skip past the partly filled maker to
-    the taker's own order and apply STP (cancelling the taker, and the own order for
-    expire_maker/expire_both) instead of stopping with the budget used up, as the engine
-    does."""
-    for stp in StpMode:
-        real, naive = OrderBook(btc_usdt()), NaiveBook(btc_usdt())
-        for cmd in _budget_left_below_a_lot_before_an_own_order(stp):
-            events = apply(naive, cmd)
-            assert apply(real, cmd) == events, (stp, cmd)
-        assert events[-1] == OrderUpdated(3, "u0", Side.BUY, OrderStatus.FILLED, 1, 0, 0,
-                                          None), stp
-        assert naive.snapshot().asks == (BookLevel(10_000, 2, 2),), stp  # own ask kept
+        assert naive.snapshot().asks == (own_ask_left,), stp  # own ask kept
 
 
 @settings(max_examples=500, deadline=None)
