@@ -30,7 +30,7 @@ from typing import Any
 import pykka
 
 from excentra.actors.book import Snapshot
-from excentra.actors.bridge import Fence, OutcomeUnknown, Outstanding, Reply, Unavailable
+from excentra.actors.bridge import Fence, Outstanding, Reply, Unavailable
 from excentra.actors.broadcaster import Subscriber
 from excentra.actors.journal import JournalStats, Stats
 from excentra.actors.ledger import (
@@ -162,24 +162,25 @@ class Exchange:
         return await self._command(command_id, lambda r: CancelOrder(
             command_id, str(order_id), str(user_id), r), keyed=False)
 
-    async def set_suspended(self, user_id: str, suspended: bool) -> None:
+    def set_suspended(self, user_id: str, suspended: bool) -> None:
         """Tell the core a user's suspension changed (stored already: a rebuild reads it).
         A suspended user may cancel, not place orders or withdraw."""
-        actors = self._sv.actors
-        if actors is not None:
-            # A dead ledger is rebuilt from the database, which has the change already.
-            with contextlib.suppress(pykka.ActorDeadError):
-                actors.ledger.tell(SetSuspended(str(user_id), suspended))
+        self._tell_ledger(SetSuspended(str(user_id), suspended))
 
     def set_pair_active(self, symbol: str, active: bool) -> None:
         """Tell the core an admin halted or reopened a pair (stored already: a rebuild
         reads it). A halted pair takes no new orders; its resting orders may be
         cancelled."""
         self.registry.set_active(symbol, active)
+        self._tell_ledger(SetPairActive(symbol, active))
+
+    def _tell_ledger(self, change: Any) -> None:
+        """An admin's change, already stored: a dead ledger is rebuilt from the database,
+        which has it, so a failed tell loses nothing."""
         actors = self._sv.actors
         if actors is not None:
-            with contextlib.suppress(pykka.ActorDeadError):  # a rebuild reads it
-                actors.ledger.tell(SetPairActive(symbol, active))
+            with contextlib.suppress(pykka.ActorDeadError):
+                actors.ledger.tell(change)
 
     async def deposit(self, user_id: str, asset: str, amount: Decimal,
                       idempotency_key: str | None = None) -> Outcome:
@@ -358,9 +359,6 @@ class Exchange:
         except Unavailable as exc:
             log.warning("command not executed", extra={"error": str(exc)})
             return Rejected(RejectCode.UNAVAILABLE)
-        except OutcomeUnknown as exc:
-            log.warning("command outcome unknown", extra={"error": str(exc)})
-            return Rejected(RejectCode.OUTCOME_UNKNOWN)
         if reply.batch:
             await self.fence.reached(reply.batch)
         return value

@@ -33,12 +33,6 @@ class Unavailable(Exception):  # noqa: N818 (a condition the caller handles, lik
     code = RejectCode.UNAVAILABLE
 
 
-class OutcomeUnknown(Exception):  # noqa: N818
-    """No answer in time: the command may still commit (retry with the same key)."""
-
-    code = RejectCode.OUTCOME_UNKNOWN
-
-
 class Outstanding:
     """The replies a loop is still waiting for."""
 
@@ -140,14 +134,11 @@ class Reply:
             self._registry.discard(self)
 
     async def wait(self, timeout: float | None = None) -> Any:
-        """The answer. No answer within ``timeout`` seconds: a query fails with
-        ``Unavailable``; a command with ``OutcomeUnknown`` (it may yet commit: the reply
-        stays registered, so a rebuild still settles it for anyone sharing it)."""
+        """The answer; ``Unavailable`` if none comes within ``timeout`` seconds (queries
+        only: a command is waited for without a deadline, see ``Exchange._command``)."""
         try:
             return await asyncio.wait_for(asyncio.shield(self._future), timeout)
         except TimeoutError:
-            if self.command_id is not None:
-                raise OutcomeUnknown(f"command {self.command_id}: no answer in time") from None
             self.set_exception(Unavailable("no answer in time"))
             return await self._future
 

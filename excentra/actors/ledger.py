@@ -54,6 +54,7 @@ from excentra.ledger import PairTerms
 from excentra.ledger.clearing import Clearing, NewOrder
 
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED)
+_RESTING = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,8 +365,9 @@ class LedgerActor(Supervised):
                 [*m.opened.movements, *movements], trades, self.trade_seq + 1,
                 m.command_id, at)
             self.trade_seq += len(trades)
-            self.open_orders[m.opened.order.order_id] = OpenOrder.of(m.symbol,
-                                                                     writes.orders[0])
+            placed = writes.orders[0]
+            if placed.status in _RESTING:  # a taker that rests is an open order now
+                self.open_orders[m.opened.order.order_id] = OpenOrder.of(m.symbol, placed)
         else:
             assert m.user_id is not None
             order_id = next(str(e.order_id) for e in m.events if isinstance(e, OrderUpdated))

@@ -100,7 +100,7 @@ async def suspend_user(request: Request) -> Response:
         raise _unknown(user_id)
     suspended = bool(row["is_suspended"])
     services.suspended.set(user_id, suspended)
-    await services.exchange.set_suspended(str(user_id), suspended)
+    services.exchange.set_suspended(str(user_id), suspended)
     if suspended:
         await revoke_refresh_tokens(services.db, user_id)
     log.info("user suspension changed", extra={"user_id": str(user_id),
