@@ -22,7 +22,10 @@ import contextlib
 import heapq
 import itertools
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pykka
 
 from excentra.engine import RejectCode
 
@@ -31,6 +34,52 @@ class Unavailable(Exception):  # noqa: N818 (a condition the caller handles, lik
     """The core did not and will not execute the command (an actor failed; retry)."""
 
     code = RejectCode.UNAVAILABLE
+
+
+class Answerable(Protocol):
+    """What a command carries to be answered: a ``Reply`` (a coroutine waits for it) or
+    a ``Tell`` (an actor gets the answer as a message)."""
+
+    command_id: str | None
+    batch: int
+
+    def resolve(self, value: object) -> None: ...
+
+    def fail(self, exc: BaseException) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a ``Tell`` delivers: the answer to the command ``tag`` (a value, or the
+    exception it failed with)."""
+
+    tag: Any
+    value: Any
+    batch: int = 0
+
+
+class Tell:
+    """A reply that reaches an actor as a message (``Answer``): how one actor sends a
+    command to another and learns its outcome without waiting in a handler. If the
+    asker has died meanwhile the answer is dropped (its restart reads the database)."""
+
+    __slots__ = ("batch", "command_id", "ref", "tag")
+
+    def __init__(self, ref: Any, tag: Any, command_id: str | None = None) -> None:
+        self.ref = ref
+        self.tag = tag
+        self.command_id = command_id
+        self.batch = 0
+
+    def resolve(self, value: object) -> None:
+        self._tell(value)
+
+    def fail(self, exc: BaseException) -> None:
+        self._tell(exc)
+
+    def _tell(self, value: object) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.ref.tell(Answer(self.tag, value, self.batch))
 
 
 class Outstanding:
@@ -143,13 +192,16 @@ class Reply:
             return await self._future
 
 
-def resolve_all(answers: list[tuple[Reply, object]]) -> None:
+def resolve_all(answers: list[tuple[Answerable, object]]) -> None:
     """Resolve many replies from an actor thread with one hop per event loop (one
     ``call_soon_threadsafe``, so one wake-up of the loop, instead of one per reply: the
-    journal answers a whole batch at once)."""
+    journal answers a whole batch at once). A ``Tell`` is a message of its own."""
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Reply, object]]] = {}
     for reply, value in answers:
-        by_loop.setdefault(reply._loop, []).append((reply, value))
+        if isinstance(reply, Reply):
+            by_loop.setdefault(reply._loop, []).append((reply, value))
+        else:
+            reply.resolve(value)
     for loop, batch in by_loop.items():
         loop.call_soon_threadsafe(_set_results, batch)
 

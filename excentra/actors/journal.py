@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import pykka
 
-from excentra.actors.bridge import Fence, Reply, resolve_all
+from excentra.actors.bridge import Answerable, Fence, Reply, resolve_all
 from excentra.actors.supervised import Supervised
 from excentra.db import Database
 from excentra.db.journal import BalanceKey, JournalWriter
@@ -44,7 +44,7 @@ class Commit:
 
     writes: Writes
     result: Any
-    reply: Reply | None
+    reply: Answerable | None
     symbol: str | None
     """The pair whose book the command went through (``None``: not a book command)."""
     events: tuple[Event, ...]

@@ -30,7 +30,8 @@ from typing import Any
 import pykka
 
 from excentra.actors.book import Cancel, Match, Settle
-from excentra.actors.bridge import Reply, Unavailable
+from excentra.actors.bridge import Answerable, Reply, Unavailable
+from excentra.actors.custody import Custody
 from excentra.actors.journal import Barrier, Commit
 from excentra.actors.supervised import Supervised
 from excentra.actors.writes import (
@@ -49,7 +50,9 @@ from excentra.db.records import (
     WithdrawalRow,
     Writes,
 )
+from excentra.db.state import OpenWithdrawal
 from excentra.engine import OrderRejected, OrderStatus, OrderUpdated, RejectCode
+from excentra.engine.precision import plain
 from excentra.ledger import PairTerms
 from excentra.ledger.clearing import Clearing, NewOrder
 
@@ -106,6 +109,12 @@ class Withdraw:
     immediate: bool = False
     """Off-chain: the funds leave at once (the original's ``POST /balances/withdraw``);
     the withdrawal is recorded ``confirmed`` in the same command."""
+    fee: Decimal = Decimal(0)
+    """Held with ``amount``; kept by the exchange when the withdrawal is sent."""
+    chain: str | None = None
+    """Paid out on this chain (the watcher sends it); ``None``: simulated."""
+    needs_approval: bool = False
+    """An on-chain withdrawal above the admin limit: ``pending_approval``, not ``queued``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +205,7 @@ RECENT_COMMANDS = 100_000
 """How many accepted command ids the ledger remembers (see ``LedgerActor._first_time``)."""
 
 
-class LedgerActor(Supervised):
+class LedgerActor(Custody, Supervised):
     """Owns the ``Clearing``; sequence numbers for orders and trades.
 
     Idempotency belongs to the facade (``Exchange._command``: a repeat in flight shares
@@ -209,7 +218,8 @@ class LedgerActor(Supervised):
     def __init__(self, clearing: Clearing, journal: pykka.ActorRef[Any], order_seq: int,
                  trade_seq: int, open_orders: dict[str, OpenOrder] | None = None,
                  suspended: set[str] | None = None, halted: set[str] | None = None,
-                 **kw: Any) -> None:
+                 withdrawals: list[OpenWithdrawal] | None = None,
+                 credited: set[str] | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.clearing = clearing
         self.journal = journal
@@ -226,8 +236,10 @@ class LedgerActor(Supervised):
         """Per pair, the commands its book has not answered yet (by command id)."""
         self.down: set[str] = set()
         """Pairs whose book is being rebuilt."""
+        self.withdrawals = {w.id: w for w in withdrawals or ()}
+        self.credited = set(credited or ())
 
-    def _first_time(self, command_id: str, reply: Reply) -> bool:
+    def _first_time(self, command_id: str, reply: Answerable) -> bool:
         """Remember ``command_id``; a repeat while the first is still on its way is
         answered "outcome unknown" (a retry later finds the first one's stored result)."""
         if command_id in self.recent:
@@ -238,12 +250,12 @@ class LedgerActor(Supervised):
             self.recent.popitem(last=False)
         return True
 
-    def _refused(self, command_id: str, reply: Reply, code: RejectCode) -> None:
+    def _refused(self, command_id: str, reply: Answerable, code: RejectCode) -> None:
         """A command refused before it changed anything may be tried again."""
         self.recent.pop(command_id, None)
         reply.resolve(Rejected(code))
 
-    def _undone(self, command_id: str, reply: Reply, reason: str) -> None:
+    def _undone(self, command_id: str, reply: Answerable, reason: str) -> None:
         """A command that did not happen and will not: the caller may retry it."""
         self.recent.pop(command_id, None)
         reply.fail(Unavailable(reason))
@@ -289,7 +301,8 @@ class LedgerActor(Supervised):
                 else:
                     self.suspended.discard(message.user_id)
             case _:
-                raise TypeError(f"LedgerActor: unexpected {message!r}")
+                if not self.handle_custody(message):
+                    raise TypeError(f"LedgerActor: unexpected {message!r}")
 
     # -- to and from the books ----------------------------------------------------------
 
@@ -398,25 +411,30 @@ class LedgerActor(Supervised):
             self._refused(m.command_id, m.reply, RejectCode.ACCOUNT_SUSPENDED)
             return
         moved = self.clearing.request_withdrawal(m.withdrawal_id, m.user_id, m.asset,
-                                                 m.amount)
+                                                 m.amount + m.fee)
         if isinstance(moved, RejectCode):
             self._refused(m.command_id, m.reply, moved)
             return
         status = "pending"
         if m.immediate:
-            moved = [*moved, *self.clearing.complete_withdrawal(m.withdrawal_id)]
+            moved = [*moved, *self.clearing.complete_withdrawal(m.withdrawal_id, m.fee)]
             status = "confirmed"
+        elif m.chain is not None:
+            status = "pending_approval" if m.needs_approval else "queued"
+            self.withdrawals[m.withdrawal_id] = OpenWithdrawal(
+                m.withdrawal_id, m.user_id, m.asset, m.amount, m.fee, status)
         row = WithdrawalRow(uuid.UUID(m.withdrawal_id), uuid.UUID(m.user_id), m.asset,
-                            m.amount, Decimal(0), m.to_address, status, datetime.now(UTC))
-        self._commit(m.reply, *transfer(self.clearing, m.command_id, "withdraw", m.user_id,
-                                         m.asset, moved,
-                                         {"id": m.withdrawal_id, "status": status}, (row,)))
+                            m.amount, m.fee, m.to_address, status, datetime.now(UTC), m.chain)
+        self._commit(m.reply, *transfer(
+            self.clearing, m.command_id, "withdraw", m.user_id, m.asset, moved,
+            {"id": m.withdrawal_id, "status": status, "amount": plain(m.amount),
+             "fee": plain(m.fee), "to_address": m.to_address}, (row,)))
 
     def _settle_withdrawal(self, m: SettleWithdrawal) -> None:
         if not self._first_time(m.command_id, m.reply):
             return
         held = self.clearing.ledger.reservations.get(m.withdrawal_id)
-        if held is None:
+        if held is None or m.withdrawal_id in self.withdrawals:  # on-chain: the watcher's
             self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_FOUND)
             return
         amount = self.clearing.amount(held.asset, held.amount)
@@ -443,6 +461,6 @@ class LedgerActor(Supervised):
         self.pair_ids[symbol] = m.row.id
         self._commit(m.reply, *pair_added(m.command_id, m.row, m.terms))
 
-    def _commit(self, reply: Reply, writes: Writes, result: Result) -> None:
+    def _commit(self, reply: Answerable, writes: Writes, result: Result) -> None:
         """Hand a command that touches no book to the journal."""
         self.journal.tell(Commit(writes, result, reply, None, (), ()))

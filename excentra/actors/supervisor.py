@@ -139,7 +139,8 @@ class Supervisor:
             ledger = await self._spawn(started, self.kinds.ledger, "ledger", built.clearing,
                                        journal, state.order_seq, state.trade_seq,
                                        open_orders, suspended,
-                                       {p.symbol for p in state.pairs if not p.is_active})
+                                       {p.symbol for p in state.pairs if not p.is_active},
+                                       state.chain_withdrawals, state.credited_deposits)
             actors = Actors(broadcaster, journal, ledger)
             for symbol, book in built.books.items():
                 actors.books[symbol] = await self._spawn(started, self.kinds.book,

@@ -17,6 +17,7 @@ from typing import Any
 
 from excentra.db.records import (
     AssetRow,
+    DepositChange,
     MovementRow,
     OrderChange,
     OrderRow,
@@ -220,3 +221,26 @@ def pair_added(command_id: str, row: PairRow, terms: PairTerms) -> tuple[Writes,
               "price_step": plain(spec.price_step), "quantity_step": plain(spec.quantity_step)}
     return Writes(command_id, "add_pair", None, json.dumps(result), row.created_at,
                   pairs=(row,)), result
+
+
+def chain_credit(clearing: Clearing, command_id: str, user_id: str, asset: str,
+                 moved: list[Movement], change: DepositChange) -> tuple[Writes, Result]:
+    """A chain deposit credited: the balance after it, and the deposit marked credited
+    in the same transaction (so the two can never disagree)."""
+    b = clearing.ledger.balance(user_id, asset)
+    result = {"id": str(change.id), "status": change.status, "asset": asset,
+              "available": plain(clearing.amount(asset, b.available)),
+              "held": plain(clearing.amount(asset, b.held))}
+    return Writes(command_id, "chain_deposit", _as_uuid(user_id), json.dumps(result),
+                  change.updated_at, movements=movement_rows(moved),
+                  deposit_changes=(change,)), result
+
+
+def withdrawal_update(command_id: str, kind: str, user_id: str, result: Result, at: datetime,
+                      moved: list[Movement] | None = None, *,
+                      withdrawals: tuple[WithdrawalChange, ...] = (),
+                      deposits: tuple[DepositChange, ...] = ()) -> tuple[Writes, Result]:
+    """A custody status change (and the balance movements it makes, if any)."""
+    return Writes(command_id, kind, _as_uuid(user_id), json.dumps(result), at,
+                  movements=movement_rows(moved or ()), withdrawal_changes=withdrawals,
+                  deposit_changes=deposits), result

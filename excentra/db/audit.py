@@ -10,6 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from excentra.db.database import Database
+from excentra.db.state import HOLDING_WITHDRAWALS
 from excentra.engine.precision import EXACT
 
 
@@ -46,8 +47,7 @@ async def audit(db: Database) -> list[str]:
         asset = o["quote_asset"] if o["side"] == "buy" else o["base_asset"]
         reserved[(o["user_id"], asset)] += o["reserved"]
     for w in await db.fetch_all(
-            "SELECT user_id, asset, amount, fee FROM withdrawals "
-            "WHERE status IN ('pending', 'broadcast')",
+            HOLDING_WITHDRAWALS,
             types={"user_id": uuid.UUID, "amount": Decimal, "fee": Decimal}):
         reserved[(w["user_id"], w["asset"])] += w["amount"] + w["fee"]
     for key in set(held) | set(reserved):

@@ -48,11 +48,17 @@ _SQL = {
               ":sell_order_id, :buyer_user_id, :seller_user_id, :price, :quantity, "
               ":quote_amount, :taker_side, :maker_fee, :taker_fee, :seq, :created_at)",
     "withdrawals": "INSERT INTO withdrawals (id, user_id, asset, amount, fee, to_address, "
-                   "status, created_at, updated_at) VALUES (:id, :user_id, :asset, :amount, "
-                   ":fee, :to_address, :status, :created_at, :created_at)",
+                   "status, chain, created_at, updated_at) VALUES (:id, :user_id, :asset, "
+                   ":amount, :fee, :to_address, :status, :chain, :created_at, :created_at)",
     "withdrawal_changes": "UPDATE withdrawals SET status = :status, "
-                          "tx_hash = COALESCE(:tx_hash, tx_hash), updated_at = :updated_at "
+                          "tx_hash = COALESCE(:tx_hash, tx_hash), "
+                          "nonce = COALESCE(:nonce, nonce), raw_tx = COALESCE(:raw_tx, raw_tx), "
+                          "reason = COALESCE(:reason, reason), updated_at = :updated_at "
                           "WHERE id = :id",
+    "deposit_changes": "UPDATE chain_deposits SET status = :status, "
+                       "confirmations = :confirmations, "
+                       "credited_at = COALESCE(:credited_at, credited_at), "
+                       "updated_at = :updated_at WHERE id = :id",
     "entries": "INSERT INTO ledger_entries (command_id, seq, user_id, asset, "
                "delta_available, delta_held, kind, ref_id, created_at) VALUES (:command_id, "
                ":seq, :user_id, :asset, :delta_available, :delta_held, :kind, :ref_id, "
@@ -115,7 +121,7 @@ class JournalWriter:
         rows["commands"].append({"command_id": w.command_id, "kind": w.kind,
                                  "user_id": w.user_id, "result": w.result, "created_at": at})
         for name in ("assets", "pairs", "orders", "order_changes", "trades", "withdrawals",
-                     "withdrawal_changes"):
+                     "withdrawal_changes", "deposit_changes"):
             rows[name] += [_row(r) for r in getattr(w, name)]
         for a in w.assets:
             self.decimals[a.symbol] = a.decimals

@@ -72,8 +72,8 @@ INSERTS = (
         "created_at timestamptz, updated_at timestamptz")),
     Table("withdrawals", "withdrawals", _cols(
         "id uuid, user_id uuid, asset text, amount text::numeric, fee text::numeric, "
-        "to_address text, status text, tx_hash text, created_at timestamptz, "
-        "updated_at timestamptz")),
+        "to_address text, status text, chain text, tx_hash text, nonce int8, raw_tx text, "
+        "reason text, created_at timestamptz, updated_at timestamptz")),
     Table("trades", "trades", _cols(
         "id uuid, pair_id uuid, buy_order_id uuid, sell_order_id uuid, buyer_user_id uuid, "
         "seller_user_id uuid, price text::numeric, quantity text::numeric, "
@@ -92,7 +92,12 @@ INSERTS = (
 ORDER_CHANGES = _cols("id uuid, remaining_quantity text::numeric, "
                       "filled_quantity text::numeric, reserved text::numeric, status text, "
                       "updated_at timestamptz")
-WITHDRAWAL_CHANGES = _cols("id uuid, status text, tx_hash text, updated_at timestamptz")
+WITHDRAWAL_CHANGES = _cols("id uuid, status text, tx_hash text, nonce int8, raw_tx text, "
+                           "reason text, updated_at timestamptz")
+_WITHDRAWAL_KEPT = ("tx_hash", "nonce", "raw_tx", "reason")
+"""A withdrawal change's ``None`` in these keeps the stored value."""
+DEPOSIT_CHANGES = _cols("id uuid, status text, confirmations int4, credited_at timestamptz, "
+                        "updated_at timestamptz")
 BOOK_SEQS = _cols("id uuid, book_seq int8")
 
 
@@ -104,10 +109,12 @@ def statement(rows: dict[str, list[Row]]) -> tuple[str, list[list[Any]]]:
     orders = {r["id"]: {**r, "updated_at": r["created_at"]} for r in rows["orders"]}
     order_changes = _merge(orders, rows["order_changes"], ("remaining_quantity",
                            "filled_quantity", "reserved", "status", "updated_at"))
-    withdrawals = {r["id"]: {**r, "tx_hash": None, "updated_at": r["created_at"]}
-                   for r in rows["withdrawals"]}
+    withdrawals = {r["id"]: {**r, **dict.fromkeys(_WITHDRAWAL_KEPT),
+                             "updated_at": r["created_at"]} for r in rows["withdrawals"]}
     withdrawal_changes = _merge(withdrawals, rows["withdrawal_changes"],
-                                ("status", "tx_hash", "updated_at"))
+                                ("status", *_WITHDRAWAL_KEPT, "updated_at"), _WITHDRAWAL_KEPT)
+    deposit_changes = _merge({}, rows["deposit_changes"], ("status", "confirmations",
+                             "credited_at", "updated_at"), ("credited_at",))
     pairs = {r["id"]: {**r, "is_active": True, "book_seq": 0} for r in rows["pairs"]}
     book_seqs = _merge(pairs, rows["book_seqs"], ("book_seq",))
     tables = {**rows, "orders": list(orders.values()),
@@ -127,23 +134,28 @@ def statement(rows: dict[str, list[Row]]) -> tuple[str, list[list[Any]]]:
         ctes.append(_update("order_changes", "orders", ORDER_CHANGES, order_changes, args))
     if withdrawal_changes:
         ctes.append(_update("withdrawal_changes", "withdrawals", WITHDRAWAL_CHANGES,
-                            withdrawal_changes, args, keep_old=("tx_hash",)))
+                            withdrawal_changes, args, keep_old=_WITHDRAWAL_KEPT))
+    if deposit_changes:
+        ctes.append(_update("deposit_changes", "chain_deposits", DEPOSIT_CHANGES,
+                            deposit_changes, args, keep_old=("credited_at",)))
     if book_seqs:
         ctes.append(_update("book_seqs", "trading_pairs", BOOK_SEQS, book_seqs, args))
     return "WITH " + ",\n".join(ctes) + "\nSELECT 1", args
 
 
 def _merge(inserted: dict[Any, Row], changes: Iterable[Row],
-           fields: Sequence[str]) -> list[Row]:
+           fields: Sequence[str], kept: Sequence[str] = ()) -> list[Row]:
     """Fold changes of rows inserted by this batch into their insert rows; of several
-    changes to one existing row keep the last (a ``None`` tx hash keeps the earlier)."""
+    changes to one existing row keep the last (a ``None`` in a ``kept`` field keeps the
+    earlier value)."""
     last: dict[Any, Row] = {}
     for change in changes:
         target = inserted.get(change["id"])
         if target is None:
-            target = last.setdefault(change["id"], {"id": change["id"], "tx_hash": None})
+            target = last.setdefault(change["id"], {"id": change["id"],
+                                                    **dict.fromkeys(kept)})
         for name in fields:
-            if change.get(name) is not None or name != "tx_hash":
+            if change.get(name) is not None or name not in kept:
                 target[name] = change[name]
     return list(last.values())
 

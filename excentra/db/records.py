@@ -83,13 +83,31 @@ class WithdrawalRow:
     to_address: str
     status: str
     created_at: datetime
+    chain: str | None = None
+    """The chain it is paid out on; ``None``: a simulated (off-chain) withdrawal."""
 
 
 @dataclass(frozen=True, slots=True)
 class WithdrawalChange:
+    """A withdrawal's new status; ``None`` fields keep their stored value."""
+
     id: UUID
     status: str
     tx_hash: str | None
+    updated_at: datetime
+    nonce: int | None = None
+    raw_tx: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DepositChange:
+    """A chain deposit's new status (credited, reversed) in the command that decides it."""
+
+    id: UUID
+    status: str
+    confirmations: int
+    credited_at: datetime | None
     updated_at: datetime
 
 
@@ -132,6 +150,7 @@ class Writes:
     movements: tuple[MovementRow, ...] = ()
     withdrawals: tuple[WithdrawalRow, ...] = ()
     withdrawal_changes: tuple[WithdrawalChange, ...] = ()
+    deposit_changes: tuple[DepositChange, ...] = ()
     assets: tuple[AssetRow, ...] = ()
     pairs: tuple[PairRow, ...] = ()
     book: tuple[UUID, int] | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -62,6 +62,29 @@ class State:
     """(id, user, asset, amount + fee) of withdrawals still holding funds."""
     order_seq: int
     trade_seq: int
+    chain_withdrawals: list[OpenWithdrawal] = field(default_factory=list)
+    """On-chain withdrawals still holding funds (awaiting approval, queued, broadcast)."""
+    credited_deposits: set[str] = field(default_factory=set)
+    """Ids of chain deposits already credited (or credited and then reversed): the
+    ledger refuses to credit one twice."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenWithdrawal:
+    """What the ledger keeps of an on-chain withdrawal that still holds funds."""
+
+    id: str
+    user_id: str
+    asset: str
+    amount: Decimal
+    fee: Decimal
+    status: str
+
+
+HOLDING_WITHDRAWALS = (
+    "SELECT id, user_id, asset, amount, fee, status, chain FROM withdrawals "
+    "WHERE status IN ('pending', 'pending_approval', 'queued', 'broadcast')")
+"""The withdrawals that hold their amount + fee (the statuses in which they do)."""
 
 
 async def load_state(db: Database) -> State:
@@ -88,17 +111,21 @@ async def load_state(db: Database) -> State:
         types={"id": uuid.UUID, "user_id": uuid.UUID, "price": Decimal,
                "quantity": Decimal, "remaining": Decimal, "reserved": Decimal,
                "post_only": bool, "created_at": datetime})]
-    withdrawals = [(r["id"], r["user_id"], r["asset"], r["amount"] + r["fee"]) for r in
-                   await db.fetch_all(
-                       "SELECT id, user_id, asset, amount, fee FROM withdrawals "
-                       "WHERE status IN ('pending', 'broadcast')",
-                       types={"id": uuid.UUID, "user_id": uuid.UUID, "amount": Decimal,
-                              "fee": Decimal})]
+    holding = await db.fetch_all(HOLDING_WITHDRAWALS, types={
+        "id": uuid.UUID, "user_id": uuid.UUID, "amount": Decimal, "fee": Decimal})
+    withdrawals = [(r["id"], r["user_id"], r["asset"], r["amount"] + r["fee"])
+                   for r in holding]
+    chain_withdrawals = [OpenWithdrawal(str(r["id"]), str(r["user_id"]), r["asset"],
+                                        r["amount"], r["fee"], r["status"])
+                         for r in holding if r["chain"] is not None]
+    credited = {str(r["id"]) for r in await db.fetch_all(
+        "SELECT id FROM chain_deposits WHERE status IN ('credited', 'reversed')")}
     seqs: dict[str, Any] = await db.fetch_one(
         "SELECT (SELECT COALESCE(MAX(seq), 0) FROM orders) AS order_seq, "
         "(SELECT COALESCE(MAX(seq), 0) FROM trades) AS trade_seq") or {}
     return State(assets, pairs, balances, orders, withdrawals,
-                 int(seqs.get("order_seq") or 0), int(seqs.get("trade_seq") or 0))
+                 int(seqs.get("order_seq") or 0), int(seqs.get("trade_seq") or 0),
+                 chain_withdrawals, credited)
 
 
 def _in_list(prefix: str, count: int) -> tuple[str, list[str]]:

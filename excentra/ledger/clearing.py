@@ -163,8 +163,12 @@ class Clearing:
             return units
         return self.ledger.reserve(ref, user_id, asset, units)
 
-    def complete_withdrawal(self, ref: Hashable) -> list[Movement]:
-        return self.ledger.complete_withdrawal(ref)
+    def complete_withdrawal(self, ref: Hashable, fee: Decimal = Decimal(0)) -> list[Movement]:
+        """The withdrawal left; ``fee`` (in the asset, of what was held) stays as revenue."""
+        units = self.units(self.ledger.reservations[ref].asset, fee) if fee else 0
+        if isinstance(units, RejectCode):
+            raise ValueError(f"withdrawal fee {fee} is off its asset's grid")
+        return self.ledger.complete_withdrawal(ref, units)
 
     def cancel_withdrawal(self, ref: Hashable) -> list[Movement]:
         return self.ledger.release(ref)

@@ -156,14 +156,20 @@ class Ledger:
         if amount:
             self._move(out, Movement(user_id, asset, amount, 0, kind, ref))
 
-    def complete_withdrawal(self, ref: Hashable) -> list[Movement]:
-        """The reserved funds left the exchange."""
+    def complete_withdrawal(self, ref: Hashable, fee: int = 0) -> list[Movement]:
+        """The reserved funds left the exchange, but ``fee`` of them: the network fee the
+        user paid, which stays, credited to ``FEE_ACCOUNT`` (the exchange pays the gas)."""
         r = self.reservations.pop(ref, None)
         if r is None:
             raise LedgerError(f"no pending withdrawal {ref!r}")
+        if not 0 <= fee <= r.amount:
+            raise LedgerError(f"{ref!r}: fee {fee} of a withdrawal of {r.amount}")
         out: list[Movement] = []
-        self._move(out, Movement(r.user_id, r.asset, 0, -r.amount, "withdrawal", ref))
-        self.external[r.asset] -= r.amount
+        self._move(out, Movement(r.user_id, r.asset, 0, -(r.amount - fee), "withdrawal", ref))
+        if fee:
+            self._move(out, Movement(r.user_id, r.asset, 0, -fee, "withdrawal_fee", ref))
+            self._move(out, Movement(FEE_ACCOUNT, r.asset, fee, 0, "withdrawal_fee", ref))
+        self.external[r.asset] -= r.amount - fee
         return out
 
     # -- loading -------------------------------------------------------------------------

@@ -68,7 +68,8 @@ async def test_fresh_database_gets_every_migration_with_checksums(database: Data
         for m in load_migrations(REPO_MIGRATIONS, database.dialect)
     ]
     assert rows == expected
-    assert [r["name"] for r in rows] == ["core", "ledger", "seed", "fee_account", "book_seq"]
+    assert [r["name"] for r in rows] == ["core", "ledger", "seed", "fee_account", "book_seq",
+                                         "chain"]
     for table in ("users", "orders", "trades", "ledger_entries", "commands", "withdrawals"):
         assert await _table_exists(database, table)
 
