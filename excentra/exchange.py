@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
@@ -32,6 +33,7 @@ import pykka
 from excentra.actors.book import Snapshot
 from excentra.actors.bridge import Fence, Outstanding, Reply, Unavailable
 from excentra.actors.broadcaster import Subscriber
+from excentra.actors.custody import ReviewWithdrawal
 from excentra.actors.journal import JournalStats, Stats
 from excentra.actors.ledger import (
     AddAsset,
@@ -46,7 +48,9 @@ from excentra.actors.ledger import (
     SettleWithdrawal,
     Withdraw,
 )
-from excentra.actors.supervisor import Supervisor
+from excentra.actors.supervisor import Chain, Supervisor
+from excentra.chain.store import deposit_address
+from excentra.chain.watcher import ChainStatus, Poll, Sync
 from excentra.db import Database, migrate
 from excentra.db.lookups import Coalescer
 from excentra.db.records import AssetRow, PairRow
@@ -85,8 +89,13 @@ class Exchange:
     def __init__(self, database_url: str | None = None, *,
                  subscribers: Iterable[Subscriber] = (), max_batch: int = 2000,
                  reply_timeout: float = 30.0,
-                 switch_interval: float | None = SWITCH_INTERVAL) -> None:
+                 switch_interval: float | None = SWITCH_INTERVAL,
+                 chains: Iterable[Chain] = ()) -> None:
         self.db = Database(database_url)
+        self.chains = {c.settings.name: c for c in chains}
+        """The chains deposits and withdrawals run on (``excentra.chain``)."""
+        self.chain_status: dict[str, ChainStatus] = {}
+        """Each chain watcher's last report (``/health``, ``/metrics``)."""
         self.reply_timeout = reply_timeout
         self.switch_interval = switch_interval
         self._subscribers = list(subscribers)
@@ -112,8 +121,14 @@ class Exchange:
         await self.db.connect()
         await migrate(self.db)
         await self.registry.load(self.db)
-        self.supervisor = Supervisor(self.db.url, asyncio.get_running_loop(),
-                                     self.outstanding, self._subscribers, self._max_batch)
+        loop = asyncio.get_running_loop()
+
+        def report(status: ChainStatus) -> None:  # in the watcher's thread
+            loop.call_soon_threadsafe(self.chain_status.__setitem__, status.chain, status)
+
+        chains = [dataclasses.replace(c, on_status=report) for c in self.chains.values()]
+        self.supervisor = Supervisor(self.db.url, loop, self.outstanding, self._subscribers,
+                                     self._max_batch, chains=chains)
         await self.supervisor.start()
 
     async def stop(self) -> None:
@@ -197,6 +212,63 @@ class Exchange:
         return await self._command(command_id, lambda r: Withdraw(
             command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r,
             immediate), keyed=idempotency_key is not None)
+
+    def chain_of(self, asset: str) -> Chain | None:
+        """The chain ``asset`` is deposited and withdrawn on (``None``: simulated only)."""
+        return next((c for c in self.chains.values() if asset in c.settings.assets), None)
+
+    async def chain_withdraw(self, user_id: str, asset: str, amount: Decimal,
+                             to_address: str, idempotency_key: str | None = None) -> Outcome:
+        """An on-chain withdrawal: ``amount`` + the asset's network fee held at once; the
+        chain watcher sends it (after an admin's approval above the asset's limit).
+        ``to_address`` is already validated (checksummed). Refused below the minimum."""
+        chain = self.chain_of(asset)
+        if chain is None:
+            return Rejected(RejectCode.ASSET_NOT_FOUND)
+        s = chain.settings
+        if amount < s.withdrawal_min[asset]:
+            return Rejected(RejectCode.BELOW_MINIMUM)
+        limit = s.approval_above.get(asset)
+        needs_approval = limit is not None and amount > limit
+        command_id = f"withdraw:{user_id}:{idempotency_key or uuid.uuid4()}"
+        return await self._command(command_id, lambda r: Withdraw(
+            command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r,
+            fee=s.withdrawal_fee[asset], chain=s.name, needs_approval=needs_approval),
+            keyed=idempotency_key is not None)
+
+    async def deposit_address(self, user_id: str, asset: str) -> str | None:
+        """The user's deposit address for ``asset`` (one per chain, made on first ask);
+        ``None`` if the asset has no chain."""
+        chain = self.chain_of(asset)
+        if chain is None:
+            return None
+        address = await deposit_address(self.db, str(user_id), chain.settings.name,
+                                        chain.wallet.address)
+        return chain.node_checksum(address)
+
+    async def chain_sync(self, name: str, *, poll: bool = True) -> None:
+        """Tests and the demo: have chain ``name``'s watcher poll now (``poll``), and
+        wait until what the poll set off (credits, sends, settlements) is answered."""
+        ref = self._sv.actors.named(f"chain:{name}") if self._sv.actors else None
+        if ref is None:
+            raise RuntimeError(f"no watcher for chain {name!r}")
+        if poll:
+            ref.tell(Poll())
+        while True:
+            reply = Reply(asyncio.get_running_loop())
+            ref.tell(Sync(reply))
+            if not await reply.wait(self.reply_timeout):
+                return
+            await asyncio.sleep(0.01)
+
+    async def review_withdrawal(self, withdrawal_id: str, approve: bool,
+                                reason: str | None = None) -> Outcome:
+        """An admin's decision on a withdrawal awaiting approval."""
+        if _uuid(withdrawal_id) is None:
+            return Rejected(RejectCode.WITHDRAWAL_NOT_FOUND)
+        command_id = f"review:{withdrawal_id}"
+        return await self._command(command_id, lambda r: ReviewWithdrawal(
+            command_id, str(withdrawal_id), approve, reason, r), keyed=False)
 
     async def settle_withdrawal(self, withdrawal_id: str, *, sent: bool,
                                 tx_hash: str | None = None) -> Outcome:

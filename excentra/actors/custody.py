@@ -163,8 +163,8 @@ class Custody:
             return
         w = self.withdrawals.get(m.withdrawal_id)
         if w is None or w.status != "pending_approval":
-            self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_OPEN
-                          if w is not None else RejectCode.ORDER_NOT_FOUND)
+            self._refused(m.command_id, m.reply, RejectCode.WITHDRAWAL_WRONG_STATE
+                          if w is not None else RejectCode.WITHDRAWAL_NOT_FOUND)
             return
         moved = []
         if m.approve:
@@ -182,8 +182,8 @@ class Custody:
             return
         w = self.withdrawals.get(m.withdrawal_id)
         if w is None or w.status not in ("queued", "broadcast"):
-            self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_OPEN
-                          if w is not None else RejectCode.ORDER_NOT_FOUND)
+            self._refused(m.command_id, m.reply, RejectCode.WITHDRAWAL_WRONG_STATE
+                          if w is not None else RejectCode.WITHDRAWAL_NOT_FOUND)
             return
         self.withdrawals[m.withdrawal_id] = replace(w, status="broadcast")
         self._change(m.reply, m.command_id, "withdrawal_sent", w, "broadcast", [],
@@ -196,8 +196,8 @@ class Custody:
         if w is None or w.status != "broadcast":
             if w is not None:
                 self.withdrawals[m.withdrawal_id] = w
-            self._refused(m.command_id, m.reply, RejectCode.ORDER_NOT_OPEN
-                          if w is not None else RejectCode.ORDER_NOT_FOUND)
+            self._refused(m.command_id, m.reply, RejectCode.WITHDRAWAL_WRONG_STATE
+                          if w is not None else RejectCode.WITHDRAWAL_NOT_FOUND)
             return
         if m.confirmed:
             moved = self.clearing.complete_withdrawal(m.withdrawal_id, w.fee)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +51,10 @@ from excentra.actors.journal import (
 )
 from excentra.actors.ledger import BookDown, BookUp, LedgerActor, RegisterBooks
 from excentra.actors.writes import OpenOrder
+from excentra.chain.node import Node
+from excentra.chain.settings import ChainSettings
+from excentra.chain.wallet import HDWallet, parse_address
+from excentra.chain.watcher import ChainStatus, ChainWatcherActor
 from excentra.db import Database
 from excentra.engine import OrderBook
 
@@ -71,14 +75,19 @@ class Actors:
     journal: pykka.ActorRef[Any]
     ledger: pykka.ActorRef[Any]
     books: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
+    watchers: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
+    """One chain watcher per configured chain, by chain name."""
 
     def pipeline(self) -> list[pykka.ActorRef[Any]]:
-        """Ledger and books: stopped first, rebuilt on recovery."""
-        return [*self.books.values(), self.ledger]
+        """Watchers, books and ledger: stopped first (in that order), rebuilt on
+        recovery."""
+        return [*self.watchers.values(), *self.books.values(), self.ledger]
 
     def named(self, name: str) -> pykka.ActorRef[Any] | None:
         if name.startswith("book:"):
             return self.books.get(name.removeprefix("book:"))
+        if name.startswith("chain:"):
+            return self.watchers.get(name.removeprefix("chain:"))
         return {"broadcaster": self.broadcaster, "journal": self.journal,
                 "ledger": self.ledger}.get(name)
 
@@ -91,13 +100,31 @@ class Kinds:
     journal: type[Any] = JournalActor
     ledger: type[Any] = LedgerActor
     book: type[Any] = BookActor
+    watcher: type[Any] = ChainWatcherActor
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A chain to watch: its settings, the wallet, and how to reach its node."""
+
+    settings: ChainSettings
+    wallet: HDWallet
+    node: Callable[[], Node]
+    on_status: Callable[[ChainStatus], None] | None = None
+    """Called in the watcher's thread after every poll."""
+    auto_poll: bool = True
+
+    @staticmethod
+    def node_checksum(address: str) -> str:
+        """``address`` in its EIP-55 form (how addresses are shown to users)."""
+        return parse_address(address)
 
 
 class Supervisor:
     def __init__(self, url: str | None, loop: asyncio.AbstractEventLoop,
                  outstanding: Outstanding, subscribers: Iterable[Subscriber] = (),
                  max_batch: int = 2000, *, durable: Durable | None = None,
-                 kinds: Kinds | None = None) -> None:
+                 kinds: Kinds | None = None, chains: Iterable[Chain] = ()) -> None:
         self.db = Database(url)
         self.durable: Durable = durable or DatabaseDurable(self.db)
         self.kinds = kinds or Kinds()
@@ -105,6 +132,8 @@ class Supervisor:
         self.outstanding = outstanding
         self.subscribers = list(subscribers)
         self.max_batch = max_batch
+        self.chains = {c.settings.name: c for c in chains}
+        self.watcher_restarts = 0
         self.actors: Actors | None = None
         self.recovering = False
         """The whole core is being rebuilt (commands are refused meanwhile)."""
@@ -145,6 +174,9 @@ class Supervisor:
             for symbol, book in built.books.items():
                 actors.books[symbol] = await self._spawn(started, self.kinds.book,
                                                          f"book:{symbol}", book, ledger)
+            for name in self.chains:
+                actors.watchers[name] = await self._spawn_watcher(
+                    started, name, ledger, dict(built.clearing.decimals))
         except BaseException:
             await self._stop_all(list(reversed(started)))
             raise
@@ -155,11 +187,11 @@ class Supervisor:
                                         "open_orders": len(state.open_orders)})
 
     async def _spawn(self, started: list[pykka.ActorRef[Any]], kind: type[Any], name: str,
-                     *args: Any) -> pykka.ActorRef[Any]:
+                     *args: Any, **kwargs: Any) -> pykka.ActorRef[Any]:
         """Start an actor and wait for it to confirm its start (raise if it fails)."""
         confirmed = Reply(self.loop, target=name)
         ref: pykka.ActorRef[Any] = kind.start(*args, name=name, on_death=self._died,
-                                              started=confirmed)
+                                              started=confirmed, **kwargs)
         started.append(ref)
         try:
             await confirmed.wait(START_TIMEOUT)
@@ -168,6 +200,15 @@ class Supervisor:
                 ref.stop(block=False)
             raise
         return ref
+
+    async def _spawn_watcher(self, started: list[pykka.ActorRef[Any]], name: str,
+                             ledger: pykka.ActorRef[Any],
+                             decimals: dict[str, int]) -> pykka.ActorRef[Any]:
+        chain = self.chains[name]
+        return await self._spawn(started, self.kinds.watcher, f"chain:{name}",
+                                 chain.settings, chain.wallet, ledger, decimals,
+                                 node=chain.node, database_url=self.db.url,
+                                 on_status=chain.on_status, auto_poll=chain.auto_poll)
 
     def _existing_broadcaster(self) -> pykka.ActorRef[Any] | None:
         a = self.actors
@@ -247,6 +288,8 @@ class Supervisor:
                 self._spawn_task(self._recover_book(symbol))
         elif name == "broadcaster":
             self._spawn_task(self._restart_broadcaster())
+        elif name.startswith("chain:"):
+            self._spawn_task(self._restart_watcher(name.removeprefix("chain:")))
         else:
             self.recovering = True
             self._recovery = self.loop.create_task(self._recover_core(name))
@@ -302,6 +345,25 @@ class Supervisor:
                 return
             except Exception:
                 log.exception("restarting the broadcaster failed; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+
+    async def _restart_watcher(self, chain: str) -> None:
+        """A chain watcher alone: it resumes from the database (what it processed, what
+        is pending); the ledger refuses any credit it repeats."""
+        a = self.actors
+        delay = RESTART_DELAY
+        while a is not None and a is self.actors and not self._stopping:
+            try:
+                state, _ = await self.durable.load()
+                decimals = {s.symbol: s.decimals for s in state.assets}
+                a.watchers[chain] = await self._spawn_watcher([], chain, a.ledger, decimals)
+                self.watcher_restarts += 1
+                log.info("chain watcher restarted", extra={"chain": chain})
+                return
+            except Exception:
+                log.exception("restarting a chain watcher failed; retrying",
+                              extra={"chain": chain, "retry_in_seconds": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_DELAY_MAX)
 

@@ -105,3 +105,9 @@ class RejectCode(StrEnum):
     OUTCOME_UNKNOWN = "outcome_unknown"
     """No answer in time: the command may still commit. Retrying with the same key
     (``client_order_id``, ``Idempotency-Key``) answers with its outcome (HTTP 504)."""
+    # custody (on-chain deposits and withdrawals)
+    BELOW_MINIMUM = "below_minimum"
+    """A withdrawal below the asset's minimum."""
+    WITHDRAWAL_NOT_FOUND = "withdrawal_not_found"
+    WITHDRAWAL_WRONG_STATE = "withdrawal_wrong_state"
+    """The withdrawal is not in a state that allows this (e.g. approving a sent one)."""

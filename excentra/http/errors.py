@@ -81,6 +81,9 @@ REJECTIONS: dict[RejectCode, tuple[int, str]] = {
     RejectCode.OUTCOME_UNKNOWN: (504, "The request may still complete: retry with the same "
                                       "client_order_id or Idempotency-Key to learn its "
                                       "outcome"),
+    RejectCode.BELOW_MINIMUM: (400, "Amount is below the asset's minimum withdrawal"),
+    RejectCode.WITHDRAWAL_NOT_FOUND: (404, "Withdrawal not found"),
+    RejectCode.WITHDRAWAL_WRONG_STATE: (409, "The withdrawal's status does not allow this"),
 }
 """The one place a rejection becomes HTTP. Routes override the message where the original
 names the asset or the order's state (see ``routes/orders.py``)."""

@@ -1,0 +1,1 @@
+"""On-chain deposits and withdrawals (Ethereum)."""
