@@ -15,8 +15,8 @@ import threading
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
-from eth_tester import EthereumTester, PyEVMBackend  # type: ignore[import-untyped]
-from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
+from eth_tester import EthereumTester, PyEVMBackend
+from eth_tester.exceptions import TransactionFailed
 from eth_typing import ABI, ChecksumAddress, HexStr
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
