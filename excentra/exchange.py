@@ -50,6 +50,7 @@ from excentra.actors.ledger import (
 )
 from excentra.actors.supervisor import Chain, Supervisor
 from excentra.chain.store import deposit_address
+from excentra.chain.wallet import parse_address
 from excentra.chain.watcher import ChainStatus, Poll, Sync
 from excentra.db import Database, migrate
 from excentra.db.lookups import Coalescer
@@ -221,11 +222,16 @@ class Exchange:
                              to_address: str, idempotency_key: str | None = None) -> Outcome:
         """An on-chain withdrawal: ``amount`` + the asset's network fee held at once; the
         chain watcher sends it (after an admin's approval above the asset's limit).
-        ``to_address`` is already validated (checksummed). Refused below the minimum."""
+        ``to_address``: hex, EIP-55 checksummed if mixed-case (stored checksummed).
+        Refused below the asset's minimum."""
         chain = self.chain_of(asset)
         if chain is None:
             return Rejected(RejectCode.ASSET_NOT_FOUND)
         s = chain.settings
+        try:
+            to_address = parse_address(to_address)
+        except ValueError:
+            return Rejected(RejectCode.INVALID_ADDRESS)
         if amount < s.withdrawal_min[asset]:
             return Rejected(RejectCode.BELOW_MINIMUM)
         limit = s.approval_above.get(asset)
@@ -266,7 +272,8 @@ class Exchange:
         """An admin's decision on a withdrawal awaiting approval."""
         if _uuid(withdrawal_id) is None:
             return Rejected(RejectCode.WITHDRAWAL_NOT_FOUND)
-        command_id = f"review:{withdrawal_id}"
+        # fresh per attempt: a second decision is WITHDRAWAL_WRONG_STATE, never a replay
+        command_id = f"review:{withdrawal_id}:{uuid.uuid4()}"
         return await self._command(command_id, lambda r: ReviewWithdrawal(
             command_id, str(withdrawal_id), approve, reason, r), keyed=False)
 

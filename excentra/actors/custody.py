@@ -193,7 +193,9 @@ class Custody:
         if not self._first_time(m.command_id, m.reply):
             return
         w = self.withdrawals.pop(m.withdrawal_id, None)
-        if w is None or w.status != "broadcast":
+        # a queued one may fail (it could not be signed), never be confirmed
+        if w is None or not (w.status == "broadcast" or (w.status == "queued"
+                                                         and not m.confirmed)):
             if w is not None:
                 self.withdrawals[m.withdrawal_id] = w
             self._refused(m.command_id, m.reply, RejectCode.WITHDRAWAL_WRONG_STATE

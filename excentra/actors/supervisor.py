@@ -65,6 +65,9 @@ RESTART_DELAY = 0.1
 RESTART_DELAY_MAX = 5.0
 START_TIMEOUT = 30.0
 """Seconds an actor may take to confirm its start (the journal connects to the database)."""
+WATCHER_STABLE = 60.0
+"""A chain watcher that dies sooner than this after a restart is restarted after a delay
+(doubling up to ``RESTART_DELAY_MAX``)."""
 BARRIER_TIMEOUT = 60.0
 """Seconds the journal may take to make durable what it holds before a rebuild."""
 
@@ -134,6 +137,8 @@ class Supervisor:
         self.max_batch = max_batch
         self.chains = {c.settings.name: c for c in chains}
         self.watcher_restarts = 0
+        self._watcher_started: dict[str, float] = {}
+        self._watcher_delay: dict[str, float] = {}
         self.actors: Actors | None = None
         self.recovering = False
         """The whole core is being rebuilt (commands are refused meanwhile)."""
@@ -352,12 +357,21 @@ class Supervisor:
         """A chain watcher alone: it resumes from the database (what it processed, what
         is pending); the ledger refuses any credit it repeats."""
         a = self.actors
-        delay = RESTART_DELAY
+        # A watcher that keeps dying (a bug met on every poll) is restarted ever more
+        # slowly, so it cannot spin; one that ran a while starts over at once.
+        now = self.loop.time()
+        quick = now - self._watcher_started.get(chain, -1e9) < WATCHER_STABLE
+        delay = min(self._watcher_delay.get(chain, RESTART_DELAY) * 2, RESTART_DELAY_MAX
+                    ) if quick else RESTART_DELAY
+        self._watcher_delay[chain] = delay
+        if quick:
+            await asyncio.sleep(delay)
         while a is not None and a is self.actors and not self._stopping:
             try:
                 state, _ = await self.durable.load()
                 decimals = {s.symbol: s.decimals for s in state.assets}
                 a.watchers[chain] = await self._spawn_watcher([], chain, a.ledger, decimals)
+                self._watcher_started[chain] = self.loop.time()
                 self.watcher_restarts += 1
                 log.info("chain watcher restarted", extra={"chain": chain})
                 return

@@ -11,7 +11,9 @@ eth-tester reports chain id 131277322940537 (ganache in the tests uses 1337): co
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any, cast
 
 from eth_account.signers.local import LocalAccount
@@ -43,6 +45,29 @@ class ChainOps:
 
     w3: Web3
     funder: ChecksumAddress
+    _batch: list[HexBytes] | None = None
+    """Inside ``one_block``: the transactions sent, not yet mined."""
+
+    @contextlib.contextmanager
+    def one_block(self) -> Iterator[None]:
+        """Everything sent inside goes into one block, mined on leaving. One transaction
+        per sender (eth-tester checks a nonce on arrival, against the last block): send
+        from different accounts (``w3.eth.accounts``)."""
+        self._batch = []
+        self._stop_mining()
+        try:
+            yield
+        finally:
+            sent, self._batch = self._batch, None
+            self._mine_pending()
+        for tx_hash in sent:
+            self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
+
+    def _stop_mining(self) -> None:
+        raise NotImplementedError
+
+    def _mine_pending(self) -> None:
+        raise NotImplementedError
 
     def send_eth(self, to: str, wei: int, sender: Sender = None) -> HexStr:
         """Send ``wei`` from the funder (or ``sender``) to ``to``."""
@@ -94,7 +119,10 @@ class ChainOps:
         else:
             sent: TxParams = {**tx, "from": Web3.to_checksum_address(sender or self.funder)}
             tx_hash = self.w3.eth.send_transaction(sent)
-        self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
+        if self._batch is not None:
+            self._batch.append(tx_hash)
+        else:
+            self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
         return HexStr(tx_hash.to_0x_hex())
 
     def receipt(self, tx_hash: str) -> TxReceipt:
@@ -171,6 +199,14 @@ class DevChain(ChainOps):
         """Mine ``n`` empty blocks."""
         with self._provider.lock:
             self.tester.mine_blocks(n)
+
+    def _stop_mining(self) -> None:
+        with self._provider.lock:
+            self.tester.disable_auto_mine_transactions()
+
+    def _mine_pending(self) -> None:
+        with self._provider.lock:
+            self.tester.enable_auto_mine_transactions()  # mines what is pending: one block
 
     def snapshot(self) -> object:
         """A handle to the current state, for ``revert``."""

@@ -390,9 +390,18 @@ class ChainWatcherActor(Supervised):
             if w.status == "broadcast" and w.id not in self.pending.settling:
                 self._follow(w, head)
         if self.pending.sending is None:
-            queued = [w for w in rows if w.status == "queued"]
+            queued = [w for w in rows if w.status == "queued"
+                      and w.id not in self.pending.settling]
             if queued:
-                self._sign(queued[0])
+                try:
+                    self._sign(queued[0])
+                except NodeError:
+                    raise
+                except Exception as exc:  # this withdrawal cannot be sent: fail it alone
+                    log.exception("withdrawal cannot be signed; failed",
+                                  extra={"withdrawal_id": queued[0].id})
+                    self.next_nonce = None  # the nonce taken was not used
+                    self._settle(queued[0], False, None, f"cannot be signed: {exc}"[:200])
 
     def _sign(self, w: ChainWithdrawal, nonce: int | None = None, bump: int = 1) -> None:
         """Sign ``w``'s transaction and have the ledger record it (sent on its answer)."""
@@ -450,7 +459,8 @@ class ChainWatcherActor(Supervised):
             replaced = len(self._run(self.store.sent_hashes(w.id))) + 1
             self._sign(w, nonce=w.nonce, bump=replaced)
 
-    def _settle(self, w: ChainWithdrawal, ok: bool, tx_hash: str, reason: str | None) -> None:
+    def _settle(self, w: ChainWithdrawal, ok: bool, tx_hash: str | None,
+                reason: str | None) -> None:
         command_id = f"withdrawal-done:{w.id}"
         self.pending.settling.add(w.id)
         self.ledger.tell(WithdrawalDone(command_id, w.id, ok, tx_hash, reason,

@@ -108,6 +108,8 @@ class RejectCode(StrEnum):
     # custody (on-chain deposits and withdrawals)
     BELOW_MINIMUM = "below_minimum"
     """A withdrawal below the asset's minimum."""
+    INVALID_ADDRESS = "invalid_address"
+    """Not an address of the chain (or a mixed-case one failing its EIP-55 checksum)."""
     WITHDRAWAL_NOT_FOUND = "withdrawal_not_found"
     WITHDRAWAL_WRONG_STATE = "withdrawal_wrong_state"
     """The withdrawal is not in a state that allows this (e.g. approving a sent one)."""

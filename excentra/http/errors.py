@@ -82,6 +82,7 @@ REJECTIONS: dict[RejectCode, tuple[int, str]] = {
                                       "client_order_id or Idempotency-Key to learn its "
                                       "outcome"),
     RejectCode.BELOW_MINIMUM: (400, "Amount is below the asset's minimum withdrawal"),
+    RejectCode.INVALID_ADDRESS: (400, "Invalid destination address"),
     RejectCode.WITHDRAWAL_NOT_FOUND: (404, "Withdrawal not found"),
     RejectCode.WITHDRAWAL_WRONG_STATE: (409, "The withdrawal's status does not allow this"),
 }

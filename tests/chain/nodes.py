@@ -9,6 +9,7 @@ npm the ganache cases skip, except under CI (``CI`` set), where they fail: CI mu
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -175,6 +176,7 @@ class ChainHarness(Protocol):
     def head(self) -> int: ...
     def snapshot(self) -> object: ...
     def revert(self, snap: object) -> None: ...
+    def one_block(self) -> contextlib.AbstractContextManager[None]: ...
 
 
 class TesterHarness(DevChain):
@@ -198,6 +200,13 @@ class GanacheHarness(ChainOps):
     def mine(self, n: int = 1) -> None:
         """Mine ``n`` empty blocks."""
         self._rpc("evm_mine", [{"blocks": n}])
+
+    def _stop_mining(self) -> None:
+        self._rpc("miner_stop", [])
+
+    def _mine_pending(self) -> None:
+        self._rpc("evm_mine", [])  # one block with everything pending
+        self._rpc("miner_start", [])
 
     def snapshot(self) -> object:
         """ganache's snapshot id (hex); ``revert`` consumes it and every later one."""
