@@ -241,7 +241,8 @@ async def test_a_reorg_before_the_confirmations_credits_nothing(custody: Custody
     assert row["status"] == "orphaned"
     assert await balance(c.ex.db, user, "ETH") == (0, 0)
     status = c.ex.chain_status[CHAIN]
-    assert status.reorgs == 1 and status.node_ok
+    assert status.reorgs == 1
+    assert status.node_ok
     await assert_sound(c.ex)
 
 
@@ -310,7 +311,8 @@ async def test_a_failed_transaction_releases_the_hold(custody: Custody) -> None:
     for _ in range(CONFIRMATIONS + 2):
         await c.sync(mine=1)
     row = await c.withdrawal(w["id"])
-    assert row["status"] == "failed" and "reverted" in str(row["reason"])
+    assert row["status"] == "failed"
+    assert "reverted" in str(row["reason"])
     assert row["tx_hash"] is not None
     assert await balance(ex.db, user, "USDT") == (D(100), 0)
     await assert_sound(ex)
