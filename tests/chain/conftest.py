@@ -7,10 +7,14 @@ the test and reverted after it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import pytest_asyncio
 
+from excentra.chain.wallet import HDWallet
+from tests.chain.custody import MNEMONIC, Custody, custody_settings, node_for
 from tests.chain.nodes import ChainHarness, Ganache, GanacheHarness, TesterHarness
 
 CHAINS = [
@@ -42,3 +46,16 @@ def chain(request: pytest.FixtureRequest) -> Iterator[ChainHarness]:
         yield harness
     finally:
         harness.revert(snap)
+
+
+@pytest_asyncio.fixture
+async def custody(chain: ChainHarness, database_url: str) -> AsyncIterator[Custody]:
+    """An exchange watching ``chain`` (its own USDT token deployed), on a fresh database."""
+    usdt = await asyncio.to_thread(chain.deploy_token, "Tether", "USDT", 6, 10 ** 15)
+    c = Custody(chain, usdt, database_url, HDWallet(MNEMONIC), custody_settings(chain, usdt),
+                node_for(chain))
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
