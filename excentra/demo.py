@@ -6,6 +6,9 @@ book. It needs nothing but the package (no database, no network).
 ``supervisor``: the actor core on a fresh SQLite database (or ``DATABASE_URL``): orders
 flow, a fault kills the BTC/USDT book actor mid-flow, the supervisor rebuilds the core
 from the database, and the demo shows the book intact and every acknowledged order there.
+
+``chain``: deposits, trading and withdrawals on an in-process Ethereum chain (see
+``excentra.demo_chain``).
 """
 
 from __future__ import annotations
@@ -198,7 +201,13 @@ async def _run_fault(exchange: Exchange) -> None:
         raise SystemExit("supervisor demo: something acknowledged was lost")
 
 
-DEMOS = {"engine": engine_demo, "supervisor": supervisor_demo}
+def chain_demo() -> None:
+    from excentra.demo_chain import chain_demo as run  # noqa: PLC0415 (loads py-evm)
+
+    run()
+
+
+DEMOS = {"engine": engine_demo, "supervisor": supervisor_demo, "chain": chain_demo}
 
 
 def main(argv: list[str]) -> None:

@@ -35,3 +35,16 @@ def test_supervisor_demo_recovers_with_nothing_acknowledged_lost(database_url: s
     assert "acknowledged orders missing from the database: 0" in out
     assert "orders placed twice: 0" in out
     assert "ledger audit: balanced" in out
+
+
+def test_chain_demo_deposits_trades_and_withdraws_on_an_in_process_chain(
+        database_url: str) -> None:
+    out = run("demo", "chain", env={"DATABASE_URL": database_url})
+    assert "ETH credited (3/3), USDT credited (3/3)" in out
+    assert "pending (1/3)" in out  # confirmations were counted, not skipped
+    assert "alice: ETH 1, USDT 2000" in out
+    assert "deposit addresses left with 0 wei and 0.000000 USDT" in out
+    assert "holds 1500.000000 USDT" in out
+    assert "holds 0.900000000000000000 ETH" in out
+    assert "bob: ETH 0.0995, USDT 3000" in out  # 1 - 0.9 - the 0.0005 fee, exactly
+    assert "ledger audit: balanced" in out

@@ -39,6 +39,8 @@ class Transfer:
     value: int
     token: str | None
     """The token contract (checksummed); ``None`` for the native coin."""
+    sender: str
+    """Lowercase hex."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,19 +106,21 @@ class Node:
                 receipt = self.receipt(_hex(tx["hash"]))
                 if receipt is not None and receipt.ok:
                     found.append(Transfer(_hex(tx["hash"]), -1, number, block_hash,
-                                          to.lower(), int(tx["value"]), None))
+                                          to.lower(), int(tx["value"]), None,
+                                          str(tx["from"]).lower()))
         contracts = list(tokens)
         if contracts:
             logs = self._call(self.w3.eth.get_logs, {
                 "fromBlock": first, "toBlock": last, "address": contracts,
                 "topics": [erc20.transfer_topic()]})
             for log in logs:
-                _sender, to, value = erc20.decode_transfer(log)
+                sender, to, value = erc20.decode_transfer(log)
                 number = int(log["blockNumber"])
                 if to.lower() in addresses and value > 0 and number in hashes:
                     found.append(Transfer(_hex(log["transactionHash"]), int(log["logIndex"]),
                                           number, _hex(log["blockHash"]), to.lower(), value,
-                                          Web3.to_checksum_address(log["address"])))
+                                          Web3.to_checksum_address(log["address"]),
+                                          sender.lower()))
         return found, hashes
 
     def receipt(self, tx_hash: str) -> Receipt | None:

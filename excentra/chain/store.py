@@ -123,21 +123,27 @@ class ChainStore:
                     "DELETE FROM chain_blocks WHERE chain = :c AND number < :n",
                     {"c": self.chain, "n": max(blocks) - KEEP_BLOCKS})
 
-    async def rewind(self, fork: int) -> list[tuple[str, str]]:
+    async def rewind(self, fork: int) -> None:
         """Forget the blocks above ``fork`` (no longer canonical): their pending deposits
-        become ``orphaned``; returns ``(id, user)`` of the *credited* ones among them."""
+        become ``orphaned`` (a rescan that finds one again on the new branch revives it)."""
         now = datetime.now(UTC)
         async with self.db.transaction():
-            credited = await self.db.fetch_all(
-                "SELECT id, user_id FROM chain_deposits WHERE chain = :c "
-                "AND block_number > :n AND status = 'credited'", {"c": self.chain, "n": fork})
             await self.db.execute(
                 "UPDATE chain_deposits SET status = 'orphaned', updated_at = :now "
                 "WHERE chain = :c AND block_number > :n AND status IN ('pending', 'ignored')",
                 {"c": self.chain, "n": fork, "now": now})
             await self.db.execute("DELETE FROM chain_blocks WHERE chain = :c AND number > :n",
                                   {"c": self.chain, "n": fork})
-        return [(str(r["id"]), str(r["user_id"])) for r in credited]
+
+    async def credited_since(self, first: int) -> list[tuple[str, str, int, str]]:
+        """``(id, user, block number, block hash)`` of credited deposits from block
+        ``first`` on (those a reorganisation could still take away)."""
+        rows = await self.db.fetch_all(
+            "SELECT id, user_id, block_number, block_hash FROM chain_deposits "
+            "WHERE chain = :c AND status = 'credited' AND block_number >= :n",
+            {"c": self.chain, "n": first})
+        return [(str(r["id"]), str(r["user_id"]), int(r["block_number"]), r["block_hash"])
+                for r in rows]
 
     async def pending(self) -> list[PendingDeposit]:
         rows = await self.db.fetch_all(

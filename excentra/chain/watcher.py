@@ -4,8 +4,10 @@ Each ``Poll`` (every ``poll_interval`` seconds, or sent by a test):
 
 1. **Reorgs.** The hashes of the blocks it processed (``chain_blocks``) are compared with
    the node's, from the newest down; above the highest one that still matches, pending
-   deposits become ``orphaned`` (never credited) and credited ones are ``reversed``
-   through the ledger (the credit stands; an admin sees it).
+   deposits become ``orphaned`` (never credited) and the blocks are scanned again (a
+   deposit mined again on the new branch comes back). A *credited* deposit whose block is
+   then not canonical is ``reversed`` through the ledger (the credit stands; an admin
+   sees it).
 2. **Scan.** New blocks up to the head (``max_blocks_per_poll`` at a time): native
    transfers into deposit addresses (successful transactions only) and the configured
    tokens' ``Transfer`` logs. Each becomes a ``pending`` deposit (``ignored`` below the
@@ -119,6 +121,7 @@ class _Pending:
     crediting: dict[str, str] = field(default_factory=dict)
     """Deposits whose credit is on its way: id → deposit address."""
     settling: set[str] = field(default_factory=set)
+    reversing: set[str] = field(default_factory=set)
     sending: _Sending | None = None
 
 
@@ -255,9 +258,12 @@ class ChainWatcherActor(Supervised):
             self.status.head = head
             self._check_reorg(head)
             self._scan(head)
+            self._check_reversals()
             self._confirm(head)
             self._follow_withdrawals(head)
-            if self.sweeper is not None:
+            # Sweeps may take hot-wallet nonces: never while a withdrawal's nonce waits for
+            # the ledger's record (were it refused, that nonce is handed out again).
+            if self.sweeper is not None and self.pending.sending is None:
                 self.sweeper.run(head)
         except NodeError as exc:
             self.status.node_ok = False
@@ -291,13 +297,31 @@ class ChainWatcherActor(Supervised):
         if n == top:
             return
         fork = n
-        reversed_ = self._run(self.store.rewind(fork))
+        self._run(self.store.rewind(fork))
         self.blocks = {k: v for k, v in self.blocks.items() if k <= fork}
         self.status.reorgs += 1
         log.warning("chain reorganisation: blocks above the fork are rescanned",
                     extra={"chain": self.settings.name, "fork_block": fork,
-                           "dropped_blocks": top - fork, "credited_reversed": len(reversed_)})
-        for deposit_id, user_id in reversed_:
+                           "dropped_blocks": top - fork})
+
+    def _check_reversals(self) -> None:
+        """Credited deposits whose block is no longer canonical — read from the database
+        after the rescan, so a transaction mined again on the new branch (its row moved
+        to its new block) stands, and a reversal the ledger did not record is found again
+        by the next poll (or the next watcher)."""
+        assert self.store is not None
+        if not self.blocks:
+            return
+        for deposit_id, user_id, number, block_hash in self._run(
+                self.store.credited_since(min(self.blocks))):
+            canonical = self.blocks.get(number)
+            if canonical is None or canonical == block_hash or (
+                    deposit_id in self.pending.reversing):
+                continue
+            log.error("a credited deposit left the chain; an admin must act",
+                      extra={"chain": self.settings.name, "deposit_id": deposit_id,
+                             "block": number})
+            self.pending.reversing.add(deposit_id)
             command_id = f"chain-reversed:{self.settings.name}:{deposit_id}"
             self.ledger.tell(ReverseDeposit(command_id, deposit_id, user_id,
                                             Tell(self.actor_ref, ("reverse", deposit_id),
@@ -317,7 +341,11 @@ class ChainWatcherActor(Supervised):
             return
         transfers, hashes = self.node.transfers(first, last, set(self.addresses),
                                                 [t.contract for t in self.tokens.values()])
-        seen = [d for d in map(self._deposit, transfers) if d is not None]
+        hot = self.wallet.hot_address.lower()
+        # The hot wallet's own transfers into deposit addresses (gas for sweeping tokens)
+        # are the exchange's money moving, not deposits.
+        seen = [d for d in map(self._deposit, (t for t in transfers if t.sender != hot))
+                if d is not None]
         self._run(self.store.processed(hashes, seen))
         self.blocks.update(hashes)
         for old in [n for n in self.blocks if n < last - 256]:
@@ -500,9 +528,11 @@ class ChainWatcherActor(Supervised):
                 self.actor_ref.tell(Poll())  # the next queued one
         elif kind == "done":
             self.pending.settling.discard(key)
-        elif kind == "reverse" and (failed or refused):
-            log.error("reversed deposit not recorded; will retry",
-                      extra={"deposit_id": key, "answer": repr(a.value)})
+        elif kind == "reverse":
+            self.pending.reversing.discard(key)  # recorded, or found again next poll
+            if failed or refused:
+                log.error("reversed deposit not recorded; will retry",
+                          extra={"deposit_id": key, "answer": repr(a.value)})
 
 
 def _aware(at: datetime) -> datetime:

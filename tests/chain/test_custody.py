@@ -287,3 +287,23 @@ async def test_trading_goes_on_beside_custody(custody: Custody) -> None:
                             quantity=D("0.5")))
     assert (await balance(ex.db, buyer, "ETH"))[0] == D("0.5")
     await assert_sound(ex)
+
+
+async def test_token_sweeps_fund_gas_from_the_hot_wallet_which_is_no_deposit(
+        custody: Custody) -> None:
+    c = custody
+    ex = c.ex
+    assert ex is not None
+    user, address = await credited_user(c, usdt="100")
+    await fund_hot_wallet(c)
+    for _ in range(3):
+        await c.sync(mine=1)
+    assert c.chain.token_balance(c.usdt, address) == 0
+    assert c.chain.token_balance(c.usdt, c.wallet.hot_address) == 100 * 10 ** 6
+    assert [r["asset"] for r in await c.deposits()] == ["USDT"]  # the gas is not one
+    assert await balance(ex.db, user, "ETH") == (0, 0)
+    sweeps = await ex.db.fetch_all("SELECT purpose, status FROM chain_transactions "
+                                   "ORDER BY created_at")
+    assert [(r["purpose"], r["status"]) for r in sweeps] == [("gas", "confirmed"),
+                                                             ("sweep", "confirmed")]
+    await assert_sound(ex)

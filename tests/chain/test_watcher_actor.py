@@ -43,9 +43,10 @@ import pykka
 import pytest
 import pytest_asyncio
 from eth_account import Account
-from eth_account.typed_transactions import TypedTransaction
-from eth_utils import keccak
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
+from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from excentra.actors.bridge import Reply, Unavailable
@@ -420,11 +421,6 @@ async def test_a_credited_deposit_reorganised_away_is_reversed_through_the_ledge
     assert len(rig.ledger.of(CreditDeposit)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a ReverseDeposit that fails (Unavailable: not recorded) is only logged "
-    "'will retry'; nothing retries it: the blocks were already rewound and rescanned, so "
-    "no later poll (nor a restart) finds the reorganisation again and the deposit stays "
-    "'credited' for good"))
 async def test_a_reversal_that_failed_is_sent_again(rig: Rig) -> None:
     watcher, _, reverse = await _credited_then_reorganised(rig)
     reverse.reply.fail(Unavailable("the ledger is being rebuilt"))
@@ -444,7 +440,7 @@ async def test_a_reversal_that_failed_is_sent_again(rig: Rig) -> None:
 
 async def test_withdrawals_are_signed_one_at_a_time_recorded_before_broadcast(
         rig: Rig) -> None:
-    hot = WALLET.hot_address
+    hot = Web3.to_checksum_address(WALLET.hot_address)
     rig.dev.send_eth(hot, 10 * ETHER)
     user_id, _ = await rig.user()
     to_first, to_second = WALLET.address(500), WALLET.address(501)
@@ -475,7 +471,7 @@ async def test_withdrawals_are_signed_one_at_a_time_recorded_before_broadcast(
     sent.reply.resolve({"id": first_id, "status": "broadcast"})
     assert await rig.sync(watcher) == 0
     assert node_knows(rig.dev, sent.tx_hash)
-    assert rig.dev.w3.eth.get_balance(to_first) == ETHER // 2
+    assert rig.dev.w3.eth.get_balance(Web3.to_checksum_address(to_first)) == ETHER // 2
 
     await rig.poll(watcher)
     [_, refused] = rig.ledger.of(WithdrawalSent)
@@ -516,16 +512,9 @@ async def test_a_broadcast_withdrawal_is_settled_once_it_has_its_confirmations(
     assert len(rig.ledger.of(WithdrawalDone)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the sweeper takes the hot wallet's next nonce (gas for a token sweep) and "
-    "broadcasts at once while a signed withdrawal still waits for its WithdrawalSent "
-    "record; when that record is refused, _take_nonce restarts from max(node nonce, "
-    "highest recorded + 1), the gas transaction's recorded nonce + 1: the refused "
-    "withdrawal's nonce is skipped, so the gas transaction and every later one from "
-    "the hot wallet can never be mined"))
-async def test_a_refused_withdrawal_frees_its_nonce_even_if_a_sweep_signed_meanwhile(
+async def test_a_refused_withdrawal_frees_its_nonce_and_sweeps_wait_for_its_record(
         rig: Rig) -> None:
-    hot = WALLET.hot_address
+    hot = Web3.to_checksum_address(WALLET.hot_address)
     rig.dev.send_eth(hot, 10 * ETHER)
     user_id, address = await rig.user()
     watcher = await rig.start()
@@ -539,18 +528,27 @@ async def test_a_refused_withdrawal_frees_its_nonce_even_if_a_sweep_signed_meanw
     await rig.withdrawal(user_id, D("0.5"), WALLET.address(500), datetime.now(UTC))
     nonce = rig.dev.w3.eth.get_transaction_count(hot)
 
-    await rig.poll(watcher)  # signs the withdrawal, then the sweep's gas transaction
+    async def gas_nonces() -> list[int]:
+        rows = await rig.db.fetch_all(
+            "SELECT nonce FROM chain_transactions WHERE purpose = 'gas' "
+            "AND from_address = :a", {"a": hot.lower()})
+        return [int(r["nonce"]) for r in rows]
+
+    await rig.poll(watcher)  # signs the withdrawal; no sweep while its nonce is unrecorded
     refused = await rig.ledger.next(WithdrawalSent)
     assert refused.nonce == nonce
-    gas = await rig.db.fetch_all(
-        "SELECT nonce FROM chain_transactions WHERE purpose = 'gas' AND from_address = :a",
-        {"a": hot.lower()})
-    assert [int(r["nonce"]) for r in gas] == [nonce + 1]  # broadcast before the record
+    assert await gas_nonces() == []
     refused.reply.resolve(Rejected(RejectCode.WITHDRAWAL_WRONG_STATE))
     await rig.sync(watcher)
     await rig.poll(watcher)
     again = await rig.ledger.next(WithdrawalSent)
-    assert again.nonce == nonce
+    assert again.nonce == nonce  # nothing skipped
+    assert await gas_nonces() == []
+    await rig.recorded_sent(again)  # as the journal would
+    again.reply.resolve({"id": again.withdrawal_id, "status": "broadcast"})
+    await rig.sync(watcher)
+    await rig.poll(watcher)  # now the sweep may fund its gas: the next nonce
+    assert await gas_nonces() == [nonce + 1]
 
 
 # -- the node -------------------------------------------------------------------------------
