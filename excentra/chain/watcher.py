@@ -188,6 +188,11 @@ class ChainWatcherActor(Supervised):
         self.sweeper = Sweeper(self.settings, self.wallet, self.node, self.store, self._run,
                                self._take_nonce)
         self.sweeper.dirty |= self._run(self.store.credited_addresses())
+        log.info("chain watcher started", extra={
+            "chain": self.settings.name, "hot_wallet": self.wallet.hot_address,
+            "processed": max(self.blocks) if self.blocks else None,
+            "confirmations": self.settings.confirmations,
+            "assets": list(self.settings.assets)})
         if self.auto_poll:
             self.actor_ref.tell(Poll())
 
