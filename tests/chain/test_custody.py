@@ -307,3 +307,29 @@ async def test_token_sweeps_fund_gas_from_the_hot_wallet_which_is_no_deposit(
     assert [(r["purpose"], r["status"]) for r in sweeps] == [("gas", "confirmed"),
                                                              ("sweep", "confirmed")]
     await assert_sound(ex)
+
+
+async def test_a_credited_deposit_reorganised_away_is_marked_reversed_for_an_admin(
+        custody: Custody) -> None:
+    c = custody
+    ex = c.ex
+    assert ex is not None
+    user = await new_user(ex)
+    address = await c.address(user)
+    await c.sync(mine=1)
+    snap = await asyncio.to_thread(c.chain.snapshot)
+    await asyncio.to_thread(c.chain.send_eth, address, ETHER)
+    await c.sync(mine=CONFIRMATIONS - 1)
+    assert await balance(ex.db, user, "ETH") == (D(1), 0)  # credited
+    await asyncio.to_thread(c.chain.revert, snap)  # a reorganisation deeper than that
+    await asyncio.to_thread(c.chain.mine, CONFIRMATIONS + 3)
+    await c.sync()
+    await c.sync()
+    [row] = await c.deposits()
+    assert row["status"] == "reversed"
+    assert await balance(ex.db, user, "ETH") == (D(1), 0)  # the credit stands ...
+    kinds = [r["kind"] for r in await ex.db.fetch_all(
+        "SELECT kind FROM commands WHERE user_id = :u ORDER BY created_at",
+        {"u": uuid.UUID(user)})]
+    assert kinds == ["chain_deposit", "deposit_reversed"]  # ... and the ledger recorded it
+    await assert_sound(ex)
