@@ -25,7 +25,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import pykka
@@ -234,6 +234,10 @@ class Exchange:
             return Rejected(RejectCode.INVALID_ADDRESS)
         if amount < s.withdrawal_min[asset]:
             return Rejected(RejectCode.BELOW_MINIMUM)
+        token = s.token(asset)
+        chain_decimals = 18 if token is None else token.decimals
+        if amount != amount.quantize(Decimal(1).scaleb(-chain_decimals), rounding=ROUND_DOWN):
+            return Rejected(RejectCode.AMOUNT_OFF_GRID)  # finer than the chain can pay
         limit = s.approval_above.get(asset)
         needs_approval = limit is not None and amount > limit
         command_id = f"withdraw:{user_id}:{idempotency_key or uuid.uuid4()}"

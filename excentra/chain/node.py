@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.providers import HTTPProvider
@@ -164,6 +166,12 @@ class Node:
         except NodeError:  # not every node implements eth_maxPriorityFeePerGas
             tip = 10 ** 9
         return 2 * base + tip, tip
+
+    @staticmethod
+    def fees_of(raw_tx: str) -> tuple[int, int]:
+        """``(max fee, priority fee)`` per gas of a signed EIP-1559 transaction."""
+        tx = TypedTransaction.from_bytes(HexBytes(raw_tx)).as_dict()
+        return int(tx["maxFeePerGas"]), int(tx["maxPriorityFeePerGas"])
 
     def gas_price(self) -> int:
         return int(self._call(lambda: self.w3.eth.gas_price))

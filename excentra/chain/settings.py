@@ -102,6 +102,9 @@ class ChainSettings:
     """``ETH_MAX_BLOCKS_PER_POLL``: catching up after downtime goes in bounded steps."""
     gas_limit_token: int = 100_000
     """``ETH_GAS_LIMIT_TOKEN``: gas for one ERC-20 transfer."""
+    replace_after: float = 600.0
+    """``ETH_REPLACE_AFTER`` seconds a sent withdrawal may stay unmined before it is
+    replaced (same nonce, fees × 1.25)."""
 
     def __post_init__(self) -> None:
         if self.rpc_url and not self.rpc_url.startswith(_RPC_SCHEMES):
@@ -111,6 +114,9 @@ class ChainSettings:
         if not (math.isfinite(self.poll_interval) and self.poll_interval > 0):
             raise ValueError(f"poll_interval must be a positive number of seconds, got "
                              f"{self.poll_interval}")
+        if not (math.isfinite(self.replace_after) and self.replace_after >= 0):
+            raise ValueError(f"replace_after must be 0 or more seconds, got "
+                             f"{self.replace_after}")
         if self.start_block is not None and self.start_block < 0:
             raise ValueError(f"start_block must be 0 or more, got {self.start_block}")
         if self.max_blocks_per_poll < 1:
@@ -176,6 +182,7 @@ class ChainSettings:
             ("ETH_START_BLOCK", "start_block", int),
             ("ETH_MAX_BLOCKS_PER_POLL", "max_blocks_per_poll", int),
             ("ETH_GAS_LIMIT_TOKEN", "gas_limit_token", int),
+            ("ETH_REPLACE_AFTER", "replace_after", float),
         )
         for var, name, convert in scalars:
             text = env.get(var, "").strip()

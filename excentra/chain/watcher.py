@@ -22,7 +22,7 @@ Each ``Poll`` (every ``poll_interval`` seconds, or sent by a test):
    Broadcast ones are followed: confirmed after ``confirmations`` blocks (the fee stays
    with the exchange), failed if the transaction reverted or its nonce went to another
    (the hold is released); one the node lost is re-sent, and one waiting longer than
-   ``stuck_after`` is replaced with the same nonce and higher fees.
+   ``replace_after`` is replaced with the same nonce and higher fees.
 5. **Sweeps** (``excentra.chain.sweep``): deposit addresses' funds move to the hot wallet.
 
 All node calls happen on this actor's thread (``Node`` is synchronous): a slow or dead
@@ -66,8 +66,6 @@ log = logging.getLogger("excentra.chain")
 
 ETH_DECIMALS = 18
 ETH_TRANSFER_GAS = 21_000
-STUCK_AFTER = 600.0
-"""Seconds a broadcast withdrawal may wait unmined before it is replaced (fees × 1.25)."""
 FEE_BUMP = Decimal("1.25")
 """A replacement must pay at least 10 % more (geth's rule); 25 % leaves room."""
 
@@ -144,7 +142,7 @@ class ChainWatcherActor(Supervised):
                  ledger: pykka.ActorRef[Any], decimals: dict[str, int], *,
                  node: Callable[[], Node], database_url: str | None,
                  on_status: Callable[[ChainStatus], None] | None = None,
-                 auto_poll: bool = True, stuck_after: float = STUCK_AFTER,
+                 auto_poll: bool = True,
                  **kw: Any) -> None:
         super().__init__(**kw)
         self.settings = settings
@@ -156,7 +154,6 @@ class ChainWatcherActor(Supervised):
         self._database_url = database_url
         self.on_status = on_status
         self.auto_poll = auto_poll
-        self.stuck_after = stuck_after
         self.status = ChainStatus(settings.name)
         self.tokens = {t.contract.lower(): t for t in settings.tokens}
         self.addresses: dict[str, str] = {}
@@ -188,6 +185,7 @@ class ChainWatcherActor(Supervised):
         self.sweeper = Sweeper(self.settings, self.wallet, self.node, self.store, self._run,
                                self._take_nonce)
         self.sweeper.dirty |= self._run(self.store.credited_addresses())
+        self.status.processed = max(self.blocks) if self.blocks else None
         log.info("chain watcher started", extra={
             "chain": self.settings.name, "hot_wallet": self.wallet.hot_address,
             "processed": max(self.blocks) if self.blocks else None,
@@ -436,13 +434,17 @@ class ChainWatcherActor(Supervised):
                     self.next_nonce = None  # the nonce taken was not used
                     self._settle(queued[0], False, None, f"cannot be signed: {exc}"[:200])
 
-    def _sign(self, w: ChainWithdrawal, nonce: int | None = None, bump: int = 1) -> None:
-        """Sign ``w``'s transaction and have the ledger record it (sent on its answer)."""
+    def _sign(self, w: ChainWithdrawal, nonce: int | None = None,
+              replacing: str | None = None) -> None:
+        """Sign ``w``'s transaction and have the ledger record it (sent on its answer).
+        A replacement (``replacing``: the signed transaction it replaces) pays at least
+        ``FEE_BUMP`` times the old fees, as nodes require to accept it."""
         assert self.node is not None
         max_fee, tip = self.node.fees()
-        if bump > 1:
-            max_fee, tip = (int(max_fee * FEE_BUMP ** (bump - 1)),
-                            int(tip * FEE_BUMP ** (bump - 1)))
+        if replacing is not None:
+            old_max, old_tip = Node.fees_of(replacing)
+            tip = max(tip, int(old_tip * FEE_BUMP) + 1)
+            max_fee = max(max_fee, int(old_max * FEE_BUMP) + 1, tip)
         nonce = self._take_nonce() if nonce is None else nonce
         tx: dict[str, Any] = {"nonce": nonce, "chainId": self.node.chain_id(), "type": 2,
                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
@@ -460,7 +462,8 @@ class ChainWatcherActor(Supervised):
         self.ledger.tell(WithdrawalSent(command_id, w.id, nonce, tx_hash, raw,
                                         Tell(self.actor_ref, ("sent", w.id), command_id)))
         log.info("withdrawal signed", extra={"withdrawal_id": w.id, "nonce": nonce,
-                                              "tx_hash": tx_hash, "replacement": bump > 1})
+                                              "tx_hash": tx_hash,
+                                              "replacement": replacing is not None})
 
     def _follow(self, w: ChainWithdrawal, head: int) -> None:
         assert self.node is not None
@@ -488,9 +491,9 @@ class ChainWatcherActor(Supervised):
             self.node.send_raw(w.raw_tx)
             return
         waited = (datetime.now(UTC) - _aware(w.updated_at)).total_seconds()
-        if waited > self.stuck_after and self.pending.sending is None:
-            replaced = len(self._run(self.store.sent_hashes(w.id))) + 1
-            self._sign(w, nonce=w.nonce, bump=replaced)
+        if waited > self.settings.replace_after and self.pending.sending is None:
+            assert w.raw_tx is not None
+            self._sign(w, nonce=w.nonce, replacing=w.raw_tx)
 
     def _settle(self, w: ChainWithdrawal, ok: bool, tx_hash: str | None,
                 reason: str | None) -> None:

@@ -1,16 +1,18 @@
 """The Starlette application: ``create_app(settings)``.
 
-Lifespan: database → migrations → actors (the ``Exchange``), then the in-memory account
-state and price seeding; shutdown in reverse. Everything a handler needs hangs off
-``request.state.services``.
+Lifespan: database → migrations → actors (the ``Exchange``, with its chain watcher when
+``ETH_RPC_URL`` is set), then the in-memory account state and price seeding; shutdown in
+reverse. Everything a handler needs hangs off ``request.state.services``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,6 +21,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 
+from excentra.actors.supervisor import Chain
+from excentra.chain.node import Node
+from excentra.chain.settings import ETH, ChainSettings
+from excentra.chain.wallet import HDWallet, resolve_mnemonic
+from excentra.db import Database, migrate
 from excentra.exchange import Exchange
 from excentra.http import errors
 from excentra.http.auth import Passwords, Tokens
@@ -40,14 +47,19 @@ Startup = Callable[[Services], Any]
 
 def create_app(settings: Settings | None = None, *, passwords: Passwords | None = None,
                extra_routes: Iterable[BaseRoute] = (),
-               startups: Iterable[Startup] = ()) -> Starlette:
-    """The exchange's ASGI app. ``passwords`` lets tests use cheap argon2 parameters."""
+               startups: Iterable[Startup] = (),
+               chain_node: Callable[[], Node] | None = None,
+               chain_auto_poll: bool = True) -> Starlette:
+    """The exchange's ASGI app. ``passwords`` lets tests use cheap argon2 parameters;
+    ``chain_node`` (how the watcher reaches its node, instead of ``ETH_RPC_URL``) and
+    ``chain_auto_poll`` (off: it polls only when told) let them run an in-process chain."""
     settings = settings or Settings.from_env()
     steps = list(startups)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        services = await _start(settings, passwords)
+        chains = await _chains(settings, chain_node, chain_auto_poll)
+        services = await _start(settings, passwords, chains)
         stops: list[Callable[[], Any]] = []
         try:
             for step in [*_default_steps(settings), *steps]:
@@ -84,9 +96,66 @@ def create_app(settings: Settings | None = None, *, passwords: Passwords | None 
     )
 
 
-async def _start(settings: Settings, passwords: Passwords | None) -> Services:
+async def _chains(settings: Settings, node: Callable[[], Node] | None,
+                  auto_poll: bool) -> list[Chain]:
+    """The configured chain (none without ``ETH_RPC_URL``), limited to the assets the
+    exchange lists.
+
+    An asset of the chain that is not in the asset registry is logged as an error and left
+    without a chain (ETH missing: no chain at all) rather than failing the start: trading
+    goes on, and the ``/deposits`` routes refuse that asset, so no user is given an address
+    for it. An admin adds the asset (``POST /api/v1/assets``) and restarts to enable it.
+    What is sent to an address for it meanwhile is not watched (the scan moves on): it
+    stays at the address, recoverable with the wallet's mnemonic.
+    """
+    chain = settings.chain
+    if not chain.enabled:
+        return []
+    listed = await _listed_assets(settings.database_url)
+    missing = [a for a in chain.assets if a not in listed]
+    if missing:
+        log.error("chain assets not in the asset registry are left without a chain: an "
+                  "admin must add them (POST /api/v1/assets), then restart",
+                  extra={"chain": chain.name, "assets": missing})
+        if ETH in missing:
+            return []
+        chain = _without(chain, set(missing))
+    phrase = await asyncio.to_thread(resolve_mnemonic, settings.wallet_mnemonic,
+                                     settings.database_url)
+    wallet = await asyncio.to_thread(HDWallet, phrase)  # PBKDF2: tens of milliseconds
+    url = chain.rpc_url
+    return [Chain(chain, wallet, node or (lambda: Node.connect(url)), auto_poll=auto_poll)]
+
+
+async def _listed_assets(database_url: str) -> set[str]:
+    """The asset registry's symbols, read before the core starts (which would start the
+    watcher with every configured asset); migrating first, as the exchange's start does,
+    makes this work on a fresh database too."""
+    db = Database(database_url or None)
+    await db.connect()
+    try:
+        await migrate(db)
+        rows = await db.fetch_all("SELECT symbol FROM assets")
+    finally:
+        await db.disconnect()
+    return {r["symbol"] for r in rows}
+
+
+def _without(chain: ChainSettings, assets: set[str]) -> ChainSettings:
+    """``chain`` without the tokens ``assets`` (and their amounts)."""
+    def keep(amounts: Mapping[str, Decimal]) -> dict[str, Decimal]:
+        return {k: v for k, v in amounts.items() if k not in assets}
+
+    return dataclasses.replace(
+        chain, tokens=tuple(t for t in chain.tokens if t.symbol not in assets),
+        min_deposit=keep(chain.min_deposit), withdrawal_fee=keep(chain.withdrawal_fee),
+        withdrawal_min=keep(chain.withdrawal_min), approval_above=keep(chain.approval_above))
+
+
+async def _start(settings: Settings, passwords: Passwords | None,
+                 chains: list[Chain]) -> Services:
     secret = await asyncio.to_thread(resolve_secret, settings)
-    exchange = Exchange(settings.database_url or None)
+    exchange = Exchange(settings.database_url or None, chains=chains)
     await exchange.start()
     services: Services
 
@@ -97,7 +166,8 @@ async def _start(settings: Settings, passwords: Passwords | None) -> Services:
                 "recoveries": exchange.recoveries(),
                 "journal_mean_batch": services.journal_mean_batch,
                 "ws_delivered": services.hub.delivered if services.hub else 0,
-                "ws_dropped": services.hub.dropped_peers if services.hub else 0}
+                "ws_dropped": services.hub.dropped_peers if services.hub else 0,
+                "chains": dict(exchange.chain_status)}
 
     services = Services(settings, exchange, Tokens(secret), passwords or Passwords(),
                         RateLimiter(settings.rate_limits, settings.trusted_proxies),

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from excentra.chain.settings import ChainSettings
 from excentra.db.url import dialect_of, resolve_url
 from excentra.http.ratelimit import DEFAULT_POLICIES, Policy
 
@@ -43,6 +44,12 @@ class Settings:
     coingecko_url: str = "https://api.coingecko.com/api/v3"
     price_timeout: float = 3.0
     ticker_interval: float = 5.0
+    chain: ChainSettings = field(default_factory=ChainSettings)
+    """The ``ETH_*`` variables; the default has no ``rpc_url``: no chain, deposits and
+    withdrawals are the simulated ``/balances`` ones only."""
+    wallet_mnemonic: str = field(default="", repr=False)
+    """``WALLET_MNEMONIC``; empty: read or create the file beside the database
+    (``excentra.chain.wallet.resolve_mnemonic``). Kept out of the repr: it is the funds."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object
@@ -64,6 +71,8 @@ class Settings:
             "cookie_samesite": samesite,
             "seed_book": env.get("SEED_BOOK", "1").lower() not in ("0", "false", "no"),
             "rate_limits": parse_rate_limits(env.get("RATE_LIMITS", "")),
+            "chain": ChainSettings.from_env(env),
+            "wallet_mnemonic": env.get("WALLET_MNEMONIC", ""),
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]

@@ -3,12 +3,15 @@ several apps in one process, as in tests, do not collide)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from excentra.chain.watcher import ChainStatus
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -46,6 +49,38 @@ class _Live(Collector):
         yield recoveries
         yield GaugeMetricFamily("excentra_uptime_seconds", "Seconds since the server started",
                                 value=now.get("uptime_seconds", 0))
+        yield from _chains(now.get("chains", {}))
+
+
+def _chains(statuses: Mapping[str, ChainStatus]
+            ) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """Each chain watcher's last report (``ChainStatus``), labelled by chain. A chain with
+    no report yet, or whose node was never reached, has no head or lag sample."""
+    def gauge(name: str, doc: str) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, doc, labels=["chain"])
+
+    def counter(name: str, doc: str) -> CounterMetricFamily:
+        return CounterMetricFamily(name, doc, labels=["chain"])
+
+    up = gauge("excentra_chain_node_up", "1 if the last poll reached the chain's node")
+    head = gauge("excentra_chain_head", "The chain's newest block, as last seen")
+    lag = gauge("excentra_chain_lag_blocks", "Blocks between the head and the newest scanned")
+    pending = gauge("excentra_chain_pending_deposits",
+                    "Deposits seen, waiting for their confirmations")
+    errors = counter("excentra_chain_node_errors", "Polls that failed to reach the node")
+    credited = counter("excentra_chain_deposits_credited", "Chain deposits credited")
+    reorgs = counter("excentra_chain_reorgs", "Chain reorganisations noticed")
+    for name, s in sorted(statuses.items()):
+        up.add_metric([name], 1 if s.node_ok else 0)
+        if s.head is not None:
+            head.add_metric([name], s.head)
+            if s.processed is not None:
+                lag.add_metric([name], max(0, s.head - s.processed))
+        pending.add_metric([name], s.pending_deposits)
+        errors.add_metric([name], s.node_errors)
+        credited.add_metric([name], s.credited)
+        reorgs.add_metric([name], s.reorgs)
+    yield from (up, head, lag, pending, errors, credited, reorgs)
 
 
 class Metrics:

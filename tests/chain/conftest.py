@@ -15,7 +15,14 @@ import pytest_asyncio
 
 from excentra.chain.wallet import HDWallet
 from tests.chain.custody import MNEMONIC, Custody, custody_settings, node_for
-from tests.chain.nodes import ChainHarness, Ganache, GanacheHarness, TesterHarness
+from tests.chain.nodes import (
+    Anvil,
+    AnvilHarness,
+    ChainHarness,
+    Ganache,
+    GanacheHarness,
+    TesterHarness,
+)
 
 CHAINS = [
     pytest.param("tester", id="tester"),
@@ -59,3 +66,36 @@ async def custody(chain: ChainHarness, database_url: str) -> AsyncIterator[Custo
         yield c
     finally:
         await c.stop()
+
+
+@pytest.fixture
+def ganache(ganache_server: str) -> Iterator[GanacheHarness]:
+    """The session's ganache node, as it was before the test (for ganache-only tests)."""
+    harness = GanacheHarness(ganache_server)
+    snap = harness.snapshot()
+    try:
+        yield harness
+    finally:
+        harness.revert(snap)
+
+
+@pytest.fixture(scope="session")
+def anvil_server() -> Iterator[str]:
+    """The URL of the session's anvil node (installed from npm like ganache)."""
+    node = Anvil()
+    url = node.start()
+    try:
+        yield url
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def anvil(anvil_server: str) -> Iterator[AnvilHarness]:
+    harness = AnvilHarness(anvil_server)
+    snap = harness.snapshot()
+    try:
+        yield harness
+    finally:
+        harness.start_mining()
+        harness.revert(snap)

@@ -18,7 +18,8 @@ from tests.actors.helpers import balance, new_user
 from tests.chain.nodes import ChainHarness
 
 D = Decimal
-MNEMONIC = "test test test test test test test test test test test junk"
+MNEMONIC = ("legal winner thank year wave sausage worth useful legal winner thank yellow")
+"""A BIP-39 test vector (not the dev nodes' own "test … junk": anvil funds those keys)."""
 ETHER = 10 ** 18
 CONFIRMATIONS = 3
 CHAIN = "ethereum"
@@ -69,7 +70,7 @@ class Custody:
     async def withdrawal(self, withdrawal_id: str) -> dict[str, object]:
         assert self.ex is not None
         row = await self.ex.db.fetch_one(
-            "SELECT status, nonce, tx_hash, reason FROM withdrawals WHERE id = :id",
+            "SELECT status, nonce, tx_hash, raw_tx, reason FROM withdrawals WHERE id = :id",
             {"id": uuid.UUID(withdrawal_id)})
         assert row is not None
         return row

@@ -31,6 +31,7 @@ from excentra.chain.devchain import ChainOps, DevChain, Sender
 
 GANACHE_VERSION = "7.9.2"
 GANACHE_DIR_ENV = "EXCENTRA_GANACHE_DIR"
+ANVIL_VERSION = "1.7.1"
 CHAIN_ID = 1337
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -53,21 +54,28 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Ganache:
-    """One ganache node on a free loopback port: deterministic funded accounts (the same
-    mnemonic every run), chain id 1337, instamine (each transaction in its own block)."""
+class NpmNode:
+    """A development Ethereum node from an npm package (pinned), installed once into a
+    cache folder and started on a free loopback port."""
+
+    PACKAGE = ""
+    VERSION = ""
+    DIR_ENV = ""
+    NAME = ""
 
     def __init__(self, install_dir: Path | None = None) -> None:
-        default = Path.home() / ".cache" / "excentra" / f"ganache-{GANACHE_VERSION}"
-        self.install_dir = install_dir or Path(os.environ.get(GANACHE_DIR_ENV) or default)
+        default = Path.home() / ".cache" / "excentra" / f"{self.NAME}-{self.VERSION}"
+        self.install_dir = install_dir or Path(os.environ.get(self.DIR_ENV) or default)
         self.url: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     @property
     def cli(self) -> Path:
-        """ganache's entry script (run with node)."""
-        return self.install_dir / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
+        raise NotImplementedError
+
+    def command(self, node: str, port: int) -> list[str]:
+        raise NotImplementedError
 
     def install(self, npm: str) -> None:
         """npm-install the pinned ganache unless it is there. Two pytest processes may race:
@@ -85,11 +93,11 @@ class Ganache:
             try:
                 done = subprocess.run(
                     [npm, "install", "--no-audit", "--no-fund", "--prefix", str(staging),
-                     f"ganache@{GANACHE_VERSION}"],
+                     f"{self.PACKAGE}@{self.VERSION}"],
                     capture_output=True, text=True, timeout=300, check=False,
                 )
                 if done.returncode != 0:
-                    pytest.fail(f"npm install ganache@{GANACHE_VERSION} failed:\n"
+                    pytest.fail(f"npm install {self.PACKAGE}@{self.VERSION} failed:\n"
                                 f"{done.stdout}\n{done.stderr}")
                 shutil.rmtree(self.install_dir, ignore_errors=True)  # a broken leftover
                 staging.rename(self.install_dir)
@@ -105,11 +113,8 @@ class Ganache:
         # and stop() closes it.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
         self._proc = subprocess.Popen(
-            [node, str(self.cli), "--server.host", "127.0.0.1", "--port", str(port),
-             "--chain.chainId", str(CHAIN_ID), "--wallet.deterministic",
-             "--miner.instamine", "eager", "--logging.quiet"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-        )
+            self.command(node, port), stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT)
         self.url = f"http://127.0.0.1:{port}"
         try:
             self._wait_ready(self.url)
@@ -124,7 +129,8 @@ class Ganache:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                pytest.fail(f"ganache exited with {self._proc.returncode} before answering:\n"
+                pytest.fail(f"{self.NAME} exited with {self._proc.returncode} before "
+                            f"answering:\n"
                             f"{self.output()}")
             try:
                 if "result" in httpx.post(url, json=body, timeout=1.0).json():
@@ -132,7 +138,7 @@ class Ganache:
             except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.1)
-        pytest.fail(f"ganache did not answer eth_blockNumber at {url} within "
+        pytest.fail(f"{self.NAME} did not answer eth_blockNumber at {url} within "
                     f"{START_TIMEOUT:.0f} s:\n{self.output()}")
 
     def output(self) -> str:
@@ -156,6 +162,40 @@ class Ganache:
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class Ganache(NpmNode):
+    """One ganache node on a free loopback port: deterministic funded accounts (the same
+    mnemonic every run), chain id 1337, instamine (each transaction in its own block)."""
+
+    PACKAGE, VERSION, DIR_ENV, NAME = "ganache", GANACHE_VERSION, GANACHE_DIR_ENV, "ganache"
+
+    @property
+    def cli(self) -> Path:
+        """ganache's entry script (run with node)."""
+        return self.install_dir / "node_modules" / "ganache" / "dist" / "node" / "cli.js"
+
+    def command(self, node: str, port: int) -> list[str]:
+        return [node, str(self.cli), "--server.host", "127.0.0.1", "--port", str(port),
+                "--chain.chainId", str(CHAIN_ID), "--wallet.deterministic",
+                "--miner.instamine", "eager", "--logging.quiet"]
+
+
+class Anvil(NpmNode):
+    """Foundry's anvil (a native binary shipped in an npm package): used where ganache
+    does not behave as Ethereum does — its pool keeps two transactions of one sender with
+    one nonce and mines both, so replacing a stuck transaction cannot be tested on it."""
+
+    PACKAGE, VERSION, DIR_ENV, NAME = ("@foundry-rs/anvil-linux-amd64", ANVIL_VERSION,
+                                       "EXCENTRA_ANVIL_DIR", "anvil")
+
+    @property
+    def cli(self) -> Path:
+        return self.install_dir / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / (
+            "bin") / "anvil"
+
+    def command(self, node: str, port: int) -> list[str]:
+        return [str(self.cli), "--host", "127.0.0.1", "--port", str(port), "--silent"]
 
 
 class ChainHarness(Protocol):
@@ -201,6 +241,13 @@ class GanacheHarness(ChainOps):
     def mine(self, n: int = 1) -> None:
         """Mine ``n`` empty blocks."""
         self._rpc("evm_mine", [{"blocks": n}])
+
+    def stop_mining(self) -> None:
+        """Transactions wait in the pool until ``start_mining`` (or ``mine``)."""
+        self._rpc("miner_stop", [])
+
+    def start_mining(self) -> None:
+        self._rpc("miner_start", [])
 
     def _stop_mining(self) -> None:
         self._rpc("miner_stop", [])
@@ -289,3 +336,27 @@ class Switch:
             for s in (source, sink):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+
+
+class AnvilHarness(GanacheHarness):
+    """A harness over anvil: the same JSON-RPC, but its own way to hold mining back."""
+
+    def mine(self, n: int = 1) -> None:
+        self._rpc("anvil_mine", [n])
+
+    def stop_mining(self) -> None:
+        self._rpc("evm_setAutomine", [False])
+
+    def start_mining(self) -> None:
+        self._rpc("evm_setAutomine", [True])
+
+    def _stop_mining(self) -> None:
+        self.stop_mining()
+
+    def _mine_pending(self) -> None:
+        self._rpc("evm_mine", [])
+        self.start_mining()
+
+    def revert(self, snap: object) -> None:
+        if self._rpc("evm_revert", [snap]) is not True:
+            raise RuntimeError(f"evm_revert refused snapshot {snap!r}")

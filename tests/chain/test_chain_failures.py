@@ -5,7 +5,8 @@ is restarted alone, and the deposit is credited exactly once)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import dataclasses
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -25,20 +26,10 @@ from tests.chain.custody import (
     credited_user,
     custody_settings,
 )
-from tests.chain.nodes import GanacheHarness, Switch
+from tests.chain.nodes import AnvilHarness, GanacheHarness, Switch
 
 D = Decimal
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def ganache(ganache_server: str) -> Iterator[GanacheHarness]:
-    harness = GanacheHarness(ganache_server)
-    snap = harness.snapshot()
-    try:
-        yield harness
-    finally:
-        harness.revert(snap)
 
 
 @pytest_asyncio.fixture
@@ -122,3 +113,46 @@ async def test_a_watcher_killed_mid_credit_credits_exactly_once(custody: Custody
     rows = await c.deposits()
     assert [(r["status"], r["amount"]) for r in rows] == [("credited", D(3))]
     await assert_sound(ex)
+
+
+@pytest.mark.ganache
+async def test_a_stuck_withdrawal_is_replaced_with_the_same_nonce_and_paid_once(
+        anvil: AnvilHarness, database_url: str) -> None:
+    """On anvil: ganache would mine the original and its replacement both (see Anvil)."""
+    ganache = anvil
+    usdt = await asyncio.to_thread(ganache.deploy_token, "Tether", "USDT", 6, 10 ** 15)
+    settings = dataclasses.replace(custody_settings(ganache, usdt), replace_after=0.2)
+    c = Custody(ganache, usdt, database_url, HDWallet(MNEMONIC), settings,
+                lambda: Node.connect(ganache_server_url(ganache)))
+    ex = await c.start()
+    try:
+        user, _ = await credited_user(c, eth="1")
+        await c.sync(mine=2)  # swept into the hot wallet
+        ganache.stop_mining()
+        destination = "0x" + "3c" * 20
+        w = ok(await ex.chain_withdraw(user, "ETH", D("0.25"), destination))
+        await c.sync()  # signed, recorded, sent: waits in the node's pool
+        first = await c.withdrawal(w["id"])
+        assert first["status"] == "broadcast"
+        await asyncio.sleep(0.3)
+        await c.sync()  # stuck: replaced
+        second = await c.withdrawal(w["id"])
+        assert second["status"] == "broadcast"
+        assert second["nonce"] == first["nonce"]
+        assert second["tx_hash"] != first["tx_hash"]
+        old_fee = Node.fees_of(str(first["raw_tx"]))
+        new_fee = Node.fees_of(str(second["raw_tx"]))
+        assert new_fee[0] >= old_fee[0] * 1.25
+        assert new_fee[1] >= old_fee[1] * 1.25
+        ganache.start_mining()
+        for _ in range(CONFIRMATIONS + 1):
+            await c.sync(mine=1)
+        done = await c.withdrawal(w["id"])
+        assert done["status"] == "confirmed"
+        w3 = ganache.w3
+        assert w3.eth.get_balance(w3.to_checksum_address(destination)) == ETHER // 4  # once
+        assert await balance(ex.db, user, "ETH") == (D("0.7495"), 0)
+        await assert_sound(ex)
+    finally:
+        ganache.start_mining()
+        await c.stop()

@@ -3,6 +3,7 @@ toggled without a body, refresh tokens revoked), roles, stats after real trades.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -63,6 +64,7 @@ async def test_every_admin_route_wants_an_admin_token(api: Api) -> None:
 
 async def test_users_page_lists_everyone_with_balances(api: Api) -> None:
     headers = await admin(api)
+    await asyncio.sleep(0.002)  # created_at has millisecond resolution: "newest" must be one
     funded_id, _ = await api.funded(USDT="1000", BTC="0.05")
     r = await api.client.get("/api/v1/admin/users", headers=headers,
                              params={"order": "asc", "limit": 2})

@@ -12,6 +12,7 @@ from excentra.http.routes import (
     auth,
     balances,
     candles,
+    custody,
     docs,
     health,
     orderbook,
@@ -26,6 +27,6 @@ from excentra.http.ws.endpoint import websocket_endpoint
 ROUTES: list[BaseRoute] = [
     *health.routes, *docs.routes, *auth.routes, *users.routes, *balances.routes,
     *orders.routes, *trades.routes, *orderbook.routes, *ticker.routes, *candles.routes,
-    *pairs.routes, *assets.routes, *admin.routes,
+    *pairs.routes, *assets.routes, *admin.routes, *custody.routes,
     WebSocketRoute("/ws", websocket_endpoint),
 ]

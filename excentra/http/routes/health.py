@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from excentra.actors.ledger import Rejected
-from excentra.http.openapi import Media, operation, schema
+from excentra.chain.watcher import ChainStatus
+from excentra.http.openapi import Media, operation, ref, schema
 from excentra.http.render import json
 from excentra.http.services import Services
 
@@ -24,6 +27,22 @@ STATS_TIMEOUT = 1.0
 """Seconds ``/metrics`` waits for the journal's figures before reporting the last ones."""
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
+_NULLABLE_INT = {"type": ["integer", "null"]}
+CHAIN_HEALTH = schema("ChainHealth", {
+    "type": "object",
+    "required": ["node_ok", "head", "processed", "lag", "pending_deposits",
+                 "queued_withdrawals", "last_error", "seconds_since_poll"],
+    "properties": {
+        "node_ok": {"type": "boolean", "description": "The last poll reached the node"},
+        "head": _NULLABLE_INT, "processed": _NULLABLE_INT,
+        "lag": {**_NULLABLE_INT, "description": "Blocks between the head and the newest "
+                                                "one scanned"},
+        "pending_deposits": {"type": "integer", "minimum": 0},
+        "queued_withdrawals": {"type": "integer", "minimum": 0},
+        "last_error": {"type": ["string", "null"]},
+        "seconds_since_poll": {"type": ["number", "null"],
+                               "description": "Since the last poll that reached the node "
+                                              "(null: none yet)"}}})
 HEALTH = schema("HealthResponse", {
     "type": "object",
     "required": ["status", "db", "uptime_seconds", "ws_connections", "orders_processed"],
@@ -40,7 +59,11 @@ HEALTH = schema("HealthResponse", {
                             "properties": {
                                 "recovering": {"type": "boolean"},
                                 "books_down": {"type": "array",
-                                               "items": {"type": "string"}}}}}})
+                                               "items": {"type": "string"}}}},
+                   "chains": {"type": "object", "additionalProperties": ref(CHAIN_HEALTH),
+                              "description": "Each configured chain (absent: none). A "
+                                             "node that is down delays deposits and "
+                                             "withdrawals only: the status stays ok"}}})
 
 
 async def _database_answers(services: Services) -> bool:
@@ -63,11 +86,28 @@ async def health(request: Request) -> Response:
     # pair's book being rebuilt degrades that pair only: the node still serves).
     serving = db_ok and not core["recovering"]
     status = "ok" if serving and not core["books_down"] else "degraded"
-    return json({"status": status, "db": db_ok,
-                 "uptime_seconds": counters.uptime_seconds,
-                 "ws_connections": counters.ws_connections,
-                 "orders_processed": counters.orders_processed, "core": core},
-                200 if serving else 503)
+    body: dict[str, Any] = {"status": status, "db": db_ok,
+                            "uptime_seconds": counters.uptime_seconds,
+                            "ws_connections": counters.ws_connections,
+                            "orders_processed": counters.orders_processed, "core": core}
+    exchange = services.exchange
+    if exchange.chains:
+        now = time.time()
+        body["chains"] = {name: chain_health(exchange.chain_status.get(name)
+                                             or ChainStatus(name), now)
+                          for name in sorted(exchange.chains)}
+    return json(body, 200 if serving else 503)
+
+
+def chain_health(s: ChainStatus, now: float) -> dict[str, Any]:
+    """A chain watcher's last report as ``/health`` shows it (no report yet: the node
+    counts as not reached)."""
+    lag = None if s.head is None or s.processed is None else max(0, s.head - s.processed)
+    since = None if s.last_poll is None else round(max(0.0, now - s.last_poll), 3)
+    return {"node_ok": s.node_ok, "head": s.head, "processed": s.processed, "lag": lag,
+            "pending_deposits": s.pending_deposits,
+            "queued_withdrawals": s.queued_withdrawals, "last_error": s.last_error,
+            "seconds_since_poll": since}
 
 
 async def _record_journal_batch(services: Services) -> None:

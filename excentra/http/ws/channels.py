@@ -2,7 +2,8 @@
 event types, and the original's error messages; plus channel parsing.
 
 Channels (reference §4.2): ``orderbook:BTC/USDT``, ``trades:BTC/USDT``, ``ticker:BTC/USDT``
-(slash form, normalised) and the private ``orders:<user uuid>`` (lowercase).
+(slash form, normalised) and the private ``orders:<user uuid>`` (lowercase), which also
+carries the user's ``deposit_update`` and ``withdrawal_update`` events (on-chain custody).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ ORDER_BOOK_EVENT = "order_book"
 TRADE_EVENT = "trade"
 ORDER_STATUS_EVENT = "order_status"
 TICKER_EVENT = "ticker"
+DEPOSIT_UPDATE_EVENT = "deposit_update"
+WITHDRAWAL_UPDATE_EVENT = "withdrawal_update"
 
 # -- error messages (the original's, plus ours) ------------------------------------------------
 INVALID_MESSAGE = "Invalid message format"

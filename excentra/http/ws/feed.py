@@ -6,6 +6,10 @@ cancelled order's ``order_status`` and the ``order_book``.
 What those events need and the engine's events do not carry (book mirrors, ticker
 windows, resting orders' details) is the ``MarketView`` (``excentra/market/view.py``),
 which the REST market-data routes read too; the feed advances it as it translates.
+
+Custody commands (a chain deposit credited or reversed, an on-chain withdrawal requested,
+reviewed, sent or settled) go to their user's private channel as ``deposit_update`` /
+``withdrawal_update`` events whose ``data`` is the command's result, as stored.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ BOOK_DEPTH = 20
 Routed = tuple[str, dict[str, Any]]
 """A channel name and the event's ``data``."""
 
+DEPOSIT_KINDS = frozenset({"chain_deposit", "deposit_reversed"})
+WITHDRAWAL_KINDS = frozenset({"review_withdrawal", "withdrawal_sent", "withdrawal_done"})
+ON_CHAIN_REQUESTED = frozenset({"queued", "pending_approval"})
+"""A ``withdraw`` command's statuses when it is on chain (a simulated one is ``pending``
+or, at once, ``confirmed``: those have no event, as before)."""
+
 
 class Feed:
     """Translates committed commands into events, advancing the ``MarketView`` as it goes
@@ -48,6 +58,9 @@ class Feed:
     # -- translating --------------------------------------------------------------------
 
     def translate(self, commit: Commit) -> list[Routed]:
+        custody = _custody(commit)
+        if custody is not None:
+            return [custody]
         symbol = commit.symbol
         view = self.view
         if symbol is None or not commit.events or not view.knows(symbol):
@@ -110,6 +123,21 @@ class Feed:
             "remaining_quantity": plain(row.remaining_quantity), "symbol": symbol,
             "side": accepted.side.value, "order_type": accepted.order_type.value,
             "price": None if row.price is None else plain(row.price)})
+
+
+def _custody(commit: Commit) -> Routed | None:
+    """The private event of a custody command (``None``: not one)."""
+    writes, result = commit.writes, commit.result
+    if writes.user_id is None or not isinstance(result, dict):
+        return None
+    if writes.kind in DEPOSIT_KINDS:
+        kind = ch.DEPOSIT_UPDATE_EVENT
+    elif writes.kind in WITHDRAWAL_KINDS or (
+            writes.kind == "withdraw" and result.get("status") in ON_CHAIN_REQUESTED):
+        kind = ch.WITHDRAWAL_UPDATE_EVENT
+    else:
+        return None
+    return f"{ch.ORDERS}:{writes.user_id}", {"type": kind, "data": result}
 
 
 def _taker(commit: Commit) -> OrderAccepted | None:
