@@ -97,6 +97,10 @@ class Exchange:
         """The chains deposits and withdrawals run on (``excentra.chain``)."""
         self.chain_status: dict[str, ChainStatus] = {}
         """Each chain watcher's last report (``/health``, ``/metrics``)."""
+        self.deposit_listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        """Called on the loop with ``(user id, deposit)`` for what a chain watcher sees
+        before anything is journaled (a deposit pending, its confirmations, its block
+        gone): the WebSocket hub tells the user."""
         self.reply_timeout = reply_timeout
         self.switch_interval = switch_interval
         self._subscribers = list(subscribers)
@@ -127,7 +131,11 @@ class Exchange:
         def report(status: ChainStatus) -> None:  # in the watcher's thread
             loop.call_soon_threadsafe(self.chain_status.__setitem__, status.chain, status)
 
-        chains = [dataclasses.replace(c, on_status=report) for c in self.chains.values()]
+        def observed(user_id: str, deposit: dict[str, Any]) -> None:  # the watcher's thread
+            loop.call_soon_threadsafe(self._deposit_observed, user_id, deposit)
+
+        chains = [dataclasses.replace(c, on_status=report, on_deposit=observed)
+                  for c in self.chains.values()]
         self.supervisor = Supervisor(self.db.url, loop, self.outstanding, self._subscribers,
                                      self._max_batch, chains=chains)
         await self.supervisor.start()
@@ -213,6 +221,13 @@ class Exchange:
         return await self._command(command_id, lambda r: Withdraw(
             command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r,
             immediate), keyed=idempotency_key is not None)
+
+    def _deposit_observed(self, user_id: str, deposit: dict[str, Any]) -> None:
+        for listener in self.deposit_listeners:
+            try:
+                listener(user_id, deposit)
+            except Exception:  # a listener's bug must not stop the others
+                log.exception("deposit listener failed")
 
     def chain_of(self, asset: str) -> Chain | None:
         """The chain ``asset`` is deposited and withdrawn on (``None``: simulated only)."""

@@ -115,6 +115,8 @@ class Chain:
     node: Callable[[], Node]
     on_status: Callable[[ChainStatus], None] | None = None
     """Called in the watcher's thread after every poll."""
+    on_deposit: Callable[[str, dict[str, Any]], None] | None = None
+    """Called in the watcher's thread with ``(user id, deposit)`` as it observes one."""
     auto_poll: bool = True
 
     @staticmethod
@@ -213,7 +215,8 @@ class Supervisor:
         return await self._spawn(started, self.kinds.watcher, f"chain:{name}",
                                  chain.settings, chain.wallet, ledger, decimals,
                                  node=chain.node, database_url=self.db.url,
-                                 on_status=chain.on_status, auto_poll=chain.auto_poll)
+                                 on_status=chain.on_status, on_deposit=chain.on_deposit,
+                                 auto_poll=chain.auto_poll)
 
     def _existing_broadcaster(self) -> pykka.ActorRef[Any] | None:
         a = self.actors

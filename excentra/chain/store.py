@@ -123,17 +123,22 @@ class ChainStore:
                     "DELETE FROM chain_blocks WHERE chain = :c AND number < :n",
                     {"c": self.chain, "n": max(blocks) - KEEP_BLOCKS})
 
-    async def rewind(self, fork: int) -> None:
+    async def rewind(self, fork: int) -> list[tuple[str, str, str]]:
         """Forget the blocks above ``fork`` (no longer canonical): their pending deposits
-        become ``orphaned`` (a rescan that finds one again on the new branch revives it)."""
+        become ``orphaned`` (a rescan that finds one again on the new branch revives it);
+        returns those ``(id, user, tx hash)``."""
         now = datetime.now(UTC)
         async with self.db.transaction():
+            orphaned = await self.db.fetch_all(
+                "SELECT id, user_id, tx_hash FROM chain_deposits WHERE chain = :c "
+                "AND block_number > :n AND status = 'pending'", {"c": self.chain, "n": fork})
             await self.db.execute(
                 "UPDATE chain_deposits SET status = 'orphaned', updated_at = :now "
                 "WHERE chain = :c AND block_number > :n AND status IN ('pending', 'ignored')",
                 {"c": self.chain, "n": fork, "now": now})
             await self.db.execute("DELETE FROM chain_blocks WHERE chain = :c AND number > :n",
                                   {"c": self.chain, "n": fork})
+        return [(str(r["id"]), str(r["user_id"]), r["tx_hash"]) for r in orphaned]
 
     async def credited_since(self, first: int) -> list[tuple[str, str, int, str]]:
         """``(id, user, block number, block hash)`` of credited deposits from block

@@ -61,6 +61,7 @@ from excentra.chain.sweep import Sweeper
 from excentra.chain.wallet import HDWallet
 from excentra.db import Database
 from excentra.engine import RejectCode
+from excentra.engine.precision import plain
 
 log = logging.getLogger("excentra.chain")
 
@@ -142,6 +143,7 @@ class ChainWatcherActor(Supervised):
                  ledger: pykka.ActorRef[Any], decimals: dict[str, int], *,
                  node: Callable[[], Node], database_url: str | None,
                  on_status: Callable[[ChainStatus], None] | None = None,
+                 on_deposit: Callable[[str, dict[str, Any]], None] | None = None,
                  auto_poll: bool = True,
                  **kw: Any) -> None:
         super().__init__(**kw)
@@ -153,6 +155,10 @@ class ChainWatcherActor(Supervised):
         self._make_node = node
         self._database_url = database_url
         self.on_status = on_status
+        self.on_deposit = on_deposit
+        """Told ``(user id, deposit)`` of what only the watcher knows: a deposit seen, its
+        confirmations rising, its block gone (credits and reversals are journaled and
+        reach the user through the committed batches instead)."""
         self.auto_poll = auto_poll
         self.status = ChainStatus(settings.name)
         self.tokens = {t.contract.lower(): t for t in settings.tokens}
@@ -244,6 +250,10 @@ class ChainWatcherActor(Supervised):
         self._timer.daemon = True
         self._timer.start()
 
+    def _tell_user(self, user_id: str, deposit: dict[str, Any]) -> None:
+        if self.on_deposit is not None:
+            self.on_deposit(user_id, deposit)
+
     def _report(self) -> None:
         if self.on_status is not None:
             s = self.status
@@ -300,7 +310,9 @@ class ChainWatcherActor(Supervised):
         if n == top:
             return
         fork = n
-        self._run(self.store.rewind(fork))
+        for deposit_id, user_id, tx_hash in self._run(self.store.rewind(fork)):
+            self._tell_user(user_id, {"id": deposit_id, "status": "orphaned",
+                                      "tx_hash": tx_hash})
         self.blocks = {k: v for k, v in self.blocks.items() if k <= fork}
         self.status.reorgs += 1
         log.warning("chain reorganisation: blocks above the fork are rescanned",
@@ -387,6 +399,11 @@ class ChainWatcherActor(Supervised):
             confirmations = max(0, head - d.block_number + 1)
             if confirmations != d.confirmations:
                 counts[d.id] = confirmations
+                self._tell_user(d.user_id, {
+                    "id": d.id, "asset": d.asset, "amount": plain(d.amount),
+                    "status": "pending", "confirmations": confirmations,
+                    "required_confirmations": self.settings.confirmations,
+                    "tx_hash": d.tx_hash, "log_index": d.log_index})
             if confirmations < self.settings.confirmations or d.id in self.pending.crediting:
                 continue
             command_id = f"chain:{self.settings.name}:{d.tx_hash}:{d.log_index}"

@@ -77,9 +77,14 @@ async def test_deposit_and_withdrawal_updates_reach_their_user_only(
             assert r.status_code == 200, r.text
             dev.send_eth(r.json()["address"], 2 * ETH_WEI)
             await sync(srv)
-            await ws.quiet(0.3)  # seen, not yet credited: no command, no event
+            seen = await update(ws, "deposit_update")  # the watcher's own observation
+            assert (seen["status"], seen["asset"], D(seen["amount"]), seen["confirmations"],
+                    seen["required_confirmations"]) == ("pending", "ETH", D(2), 1, 2)
             dev.mine(1)
             await sync(srv)
+            confirming = await update(ws, "deposit_update")
+            assert (confirming["id"], confirming["status"], confirming["confirmations"]) == (
+                seen["id"], "pending", 2)
             credited = await update(ws, "deposit_update")
             assert (credited["status"], credited["asset"], D(credited["available"]),
                     D(credited["held"])) == ("credited", "ETH", D(2), D(0))

@@ -8,9 +8,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from excentra.db import market
 from excentra.http.services import Services
+from excentra.http.ws import channels as ch
 from excentra.http.ws.feed import Feed
 from excentra.http.ws.hub import Hub
 from excentra.market.ticker import WINDOW_SECONDS, Ticker24h
@@ -73,6 +75,12 @@ async def start_ws(services: Services) -> Callable[[], Awaitable[None]]:
     hub.ready()
     services.hub, services.market = hub, view
     services.suspended.listeners.append(hub.close_private)
+
+    def deposit_seen(user_id: str, deposit: dict[str, Any]) -> None:
+        hub.publish(f"{ch.ORDERS}:{user_id}", {"type": ch.DEPOSIT_UPDATE_EVENT,
+                                                "data": deposit})
+
+    exchange.deposit_listeners.append(deposit_seen)
     task = asyncio.create_task(_ticker_loop(services, hub), name="excentra-ticker")
 
     async def stop() -> None:
@@ -80,6 +88,7 @@ async def start_ws(services: Services) -> Callable[[], Awaitable[None]]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         supervisor.unsubscribe(hub)
+        exchange.deposit_listeners.remove(deposit_seen)
         exchange.fence.detach()
 
     return stop
