@@ -18,11 +18,12 @@ DEFAULT_PORT = 3000
 
 
 def _bench(argv: list[str]) -> None:
-    from excentra.bench import engine, http, pipeline, ws  # noqa: PLC0415 (only when benching)
+    from excentra.bench import chain, engine, http, pipeline, ws  # noqa: PLC0415 (benching)
 
     targets: dict[str, Callable[[list[str]], None]] = {"engine": engine.main,
                                                        "pipeline": pipeline.main,
-                                                       "http": http.main, "ws": ws.main}
+                                                       "http": http.main, "ws": ws.main,
+                                                       "chain": chain.main}
     if not argv or argv[0] not in targets:
         raise SystemExit(f"usage: excentra bench {{{','.join(targets)}}} [options]")
     targets[argv[0]](argv[1:])

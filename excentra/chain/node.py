@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import requests
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
@@ -26,6 +27,15 @@ RPC_TIMEOUT = 10.0
 
 class NodeError(Exception):
     """The node did not answer, or answered with an error."""
+
+
+class TransactionRefused(Exception):  # noqa: N818 (a refusal, like RejectCode's)
+    """The node answered, refusing a transaction (e.g. the sender cannot pay its gas): the
+    node is fine; the transaction, or the account, is not."""
+
+
+_UNREACHABLE = (OSError, requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+"""How an unreachable or silent node shows (not an answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +187,19 @@ class Node:
         return int(self._call(lambda: self.w3.eth.gas_price))
 
     def send_raw(self, raw_tx: str) -> None:
-        """Broadcast a signed transaction; one the node already has is not an error."""
+        """Broadcast a signed transaction; one the node already has is not an error. A
+        node that cannot be reached is a ``NodeError``; one that refuses the transaction
+        (``TransactionRefused``) is up."""
         try:
-            self._call(self.w3.eth.send_raw_transaction, raw_tx)
-        except NodeError as exc:
+            self.w3.eth.send_raw_transaction(HexBytes(raw_tx))
+        except _UNREACHABLE as exc:
+            raise NodeError(f"{type(exc).__name__}: {exc}") from exc
+        except Exception as exc:
             text = str(exc).lower()
             if "already known" in text or "known transaction" in text or (
                     "nonce too low" in text):
                 return  # sent before (a restart re-sends what it recorded)
-            raise
+            raise TransactionRefused(f"{type(exc).__name__}: {exc}"[:500]) from exc
 
     def sign(self, account: LocalAccount, tx: dict[str, Any]) -> tuple[str, str]:
         """``(tx hash, raw)`` of ``tx`` signed by ``account``."""

@@ -109,6 +109,10 @@ class Sweeper:
         return False
 
     def _send_from_hot(self, address: str, wei: int, price: int) -> None:
+        if self.node.balance(self.wallet.hot_address) < wei + ETH_TRANSFER_GAS * price:
+            log.warning("hot wallet short of ETH for sweeping gas; the tokens wait",
+                        extra={"address": address})
+            return  # nothing signed, no nonce taken (a refused one would block the rest)
         tx = {"nonce": self._take_nonce(), "to": self.node.w3.to_checksum_address(address),
               "value": wei, "gas": ETH_TRANSFER_GAS, "gasPrice": price,
               "chainId": self.node.chain_id()}

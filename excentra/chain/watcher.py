@@ -54,7 +54,7 @@ from excentra.actors.custody import (
 )
 from excentra.actors.ledger import Rejected
 from excentra.actors.supervised import Supervised
-from excentra.chain.node import Node, NodeError, Transfer
+from excentra.chain.node import Node, NodeError, TransactionRefused, Transfer
 from excentra.chain.settings import ETH, ChainSettings
 from excentra.chain.store import ChainStore, ChainWithdrawal, SeenDeposit
 from excentra.chain.sweep import Sweeper
@@ -265,6 +265,7 @@ class ChainWatcherActor(Supervised):
         assert self.node is not None
         assert self.store is not None
         self.status.polls += 1
+        self.status.last_error = None  # what goes wrong in this poll sets it
         try:
             self._refresh_addresses()
             head = self.node.head()
@@ -285,8 +286,11 @@ class ChainWatcherActor(Supervised):
             log.warning("chain node unavailable; deposits and withdrawals wait",
                         extra={"chain": self.settings.name, "error": str(exc)[:300]})
             return
+        except TransactionRefused as exc:  # the node is up; the poll's last step stops
+            self.status.last_error = str(exc)[:300]
+            log.warning("the node refused a transaction",
+                        extra={"chain": self.settings.name, "error": str(exc)[:300]})
         self.status.node_ok = True
-        self.status.last_error = None
         self.status.last_poll = time.time()
 
     def _refresh_addresses(self) -> None:
@@ -462,8 +466,7 @@ class ChainWatcherActor(Supervised):
             old_max, old_tip = Node.fees_of(replacing)
             tip = max(tip, int(old_tip * FEE_BUMP) + 1)
             max_fee = max(max_fee, int(old_max * FEE_BUMP) + 1, tip)
-        nonce = self._take_nonce() if nonce is None else nonce
-        tx: dict[str, Any] = {"nonce": nonce, "chainId": self.node.chain_id(), "type": 2,
+        tx: dict[str, Any] = {"chainId": self.node.chain_id(), "type": 2,
                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
         token = next((t for t in self.tokens.values() if t.symbol == w.asset), None)
         if token is None:
@@ -473,6 +476,17 @@ class ChainWatcherActor(Supervised):
             tx |= {"to": token.contract, "value": 0, "gas": self.settings.gas_limit_token,
                    "data": self.node.token_call_data(
                        token.contract, w.to_address, amount_to_units(w.amount, token.decimals))}
+        needed = tx["value"] + tx["gas"] * max_fee
+        if replacing is None and self.node.balance(self.wallet.hot_address) < needed:
+            # Not signed, no nonce taken: it waits, queued, until the hot wallet is refilled
+            # (a transaction the node refuses would hold up every later nonce).
+            self.status.last_error = (f"hot wallet cannot pay withdrawal {w.id}: needs "
+                                      f"{needed} wei")
+            log.warning("hot wallet short of ETH; withdrawals wait",
+                        extra={"withdrawal_id": w.id, "needed_wei": needed})
+            return
+        nonce = self._take_nonce() if nonce is None else nonce
+        tx["nonce"] = nonce
         tx_hash, raw = self.node.sign(self.wallet.hot_account(), tx)
         self.pending.sending = _Sending(w.id, nonce, tx_hash, raw)
         command_id = f"withdrawal-sent:{w.id}:{tx_hash}"
@@ -546,7 +560,7 @@ class ChainWatcherActor(Supervised):
             try:
                 assert self.node is not None
                 self.node.send_raw(sending.raw_tx)
-            except NodeError as exc:  # recorded: re-sent by a later poll
+            except (NodeError, TransactionRefused) as exc:  # recorded: re-sent by a poll
                 log.warning("withdrawal broadcast failed; will retry",
                             extra={"withdrawal_id": key, "error": str(exc)[:300]})
             if self.auto_poll:

@@ -333,3 +333,27 @@ async def test_a_credited_deposit_reorganised_away_is_marked_reversed_for_an_adm
         {"u": uuid.UUID(user)})]
     assert kinds == ["chain_deposit", "deposit_reversed"]  # ... and the ledger recorded it
     await assert_sound(ex)
+
+
+async def test_a_withdrawal_waits_queued_while_the_hot_wallet_cannot_pay(
+        custody: Custody) -> None:
+    c = custody
+    ex = c.ex
+    assert ex is not None
+    user = await new_user(ex)
+    ok(await ex.deposit(user, "ETH", D(3)))  # credited off-chain: the hot wallet is empty
+    w = ok(await ex.chain_withdraw(user, "ETH", D(1), "0x" + "4d" * 20))
+    for _ in range(3):
+        await c.sync(mine=1)
+    row = await c.withdrawal(w["id"])
+    assert (row["status"], row["nonce"]) == ("queued", None)  # nothing signed, no nonce used
+    status = ex.chain_status["ethereum"]
+    assert status.node_ok
+    assert "hot wallet" in str(status.last_error)
+    await fund_hot_wallet(c, 2 * ETHER)
+    for _ in range(CONFIRMATIONS + 1):
+        await c.sync(mine=1)
+    row = await c.withdrawal(w["id"])
+    assert (row["status"], row["nonce"]) == ("confirmed", 0)
+    assert await balance(ex.db, user, "ETH") == (D("1.9995"), 0)
+    await assert_sound(ex)
