@@ -41,7 +41,8 @@ async def _chain_demo() -> None:
     dev = DevChain()
     usdt = dev.deploy_token("Tether USD (demo)", "USDT", 6, 10 ** 15)
     settings = ChainSettings(rpc_url="http://in-process", confirmations=CONFIRMATIONS,
-                             tokens=(Token("USDT", usdt, 6),), start_block=dev.head() + 1)
+                             tokens=(Token("USDT", usdt, 6),), start_block=dev.head() + 1,
+                             sweep_interval=0)
     wallet = HDWallet(DEMO_MNEMONIC)
     print(f"in-process chain (id {dev.w3.eth.chain_id}), USDT token at {usdt}, hot wallet "
           f"{wallet.hot_address}; deposits need {CONFIRMATIONS} confirmations")

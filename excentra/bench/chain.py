@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from web3 import HTTPProvider, Web3
+from web3.types import TxParams, Wei
 
 from excentra.actors.supervisor import Chain
 from excentra.bench.common import key_values
@@ -32,6 +33,7 @@ from excentra.bench.pipeline import (
     pg_database,
     sqlite_database,
 )
+from excentra.chain import erc20
 from excentra.chain.devchain import ChainOps, DevChain
 from excentra.chain.node import Node
 from excentra.chain.settings import ChainSettings, Token
@@ -39,9 +41,9 @@ from excentra.chain.wallet import HDWallet
 from excentra.db.users import create_user
 from excentra.exchange import Exchange
 
-POLL_BLOCKS = 25
-"""Blocks per poll (``max_blocks_per_poll``): the in-process chain reads slowly, and a poll
-must finish within the facade's wait."""
+IN_PROCESS_POLL_BLOCKS = 25
+"""Blocks per poll (``max_blocks_per_poll``) on the in-process chain, which reads slowly
+(a poll must finish within the facade's wait); on a node, the default (500)."""
 
 log = logging.getLogger("excentra.bench.chain")
 
@@ -76,7 +78,8 @@ async def one_run(url: str, node_url: str | None, deposits: int, users: int) -> 
     usdt = dev.deploy_token("Tether", "USDT", 6, 10 ** 18)
     settings = ChainSettings(rpc_url=node_url or "http://in-process", confirmations=1,
                              tokens=(Token("USDT", usdt, 6),), start_block=dev.head() + 1,
-                             max_blocks_per_poll=POLL_BLOCKS)
+                             max_blocks_per_poll=IN_PROCESS_POLL_BLOCKS if node_url is None
+                             else ChainSettings.max_blocks_per_poll)
     wallet = HDWallet(MNEMONIC)
     chain = Chain(settings, wallet, lambda: Node(dev.w3), auto_poll=False)
     ex = Exchange(url, chains=[chain])
@@ -88,15 +91,20 @@ async def one_run(url: str, node_url: str | None, deposits: int, users: int) -> 
         await ex.stop()  # down while the backlog is mined
     first = dev.head() + 1
     log.info("mining the backlog", extra={"deposits": deposits})
+    token = dev.w3.eth.contract(address=usdt, abi=erc20.ABI)
+    sent = None
     for n in range(deposits):  # each in its own block (the dev nodes mine on arrival)
-        to = addresses[n % users]
-        assert to is not None
+        to = Web3.to_checksum_address(str(addresses[n % users]))
+        tx: TxParams = {"from": dev.funder, "gas": 100_000}
         if n % 2:
-            dev.send_token(usdt, to, 10 ** 6)
+            tx |= {"to": usdt, "data": token.encode_abi("transfer", [to, 10 ** 6])}
         else:
-            dev.send_eth(to, 10 ** 15)
-        if (n + 1) % 100 == 0:
+            tx |= {"to": to, "value": Wei(10 ** 15)}
+        sent = dev.w3.eth.send_transaction(tx)  # not waited for, one by one: fast
+        if (n + 1) % 500 == 0:
             log.info("backlog progress", extra={"deposits": n + 1, "of": deposits})
+    if sent is not None:
+        dev.w3.eth.wait_for_transaction_receipt(sent)
     last = dev.head()
     expected = deposits
 
@@ -105,8 +113,9 @@ async def one_run(url: str, node_url: str | None, deposits: int, users: int) -> 
 
     def read_all() -> float:
         started = time.perf_counter()
-        for lo in range(first, last + 1, POLL_BLOCKS):
-            node.transfers(lo, min(last, lo + POLL_BLOCKS - 1), lowered, [usdt])
+        step = settings.max_blocks_per_poll
+        for lo in range(first, last + 1, step):
+            node.transfers(lo, min(last, lo + step - 1), lowered, [usdt])
         return time.perf_counter() - started
 
     read_all()  # warm the node's caches, as for the watcher that follows

@@ -102,6 +102,9 @@ class ChainSettings:
     """``ETH_MAX_BLOCKS_PER_POLL``: catching up after downtime goes in bounded steps."""
     gas_limit_token: int = 100_000
     """``ETH_GAS_LIMIT_TOKEN``: gas for one ERC-20 transfer."""
+    sweep_interval: float = 30.0
+    """``ETH_SWEEP_INTERVAL``: seconds between sweeping rounds (sweeping is never urgent,
+    and each round asks the node for every address's balances); none while catching up."""
     replace_after: float = 600.0
     """``ETH_REPLACE_AFTER`` seconds a sent withdrawal may stay unmined before it is
     replaced (same nonce, fees × 1.25)."""
@@ -114,6 +117,9 @@ class ChainSettings:
         if not (math.isfinite(self.poll_interval) and self.poll_interval > 0):
             raise ValueError(f"poll_interval must be a positive number of seconds, got "
                              f"{self.poll_interval}")
+        if not (math.isfinite(self.sweep_interval) and self.sweep_interval >= 0):
+            raise ValueError(f"sweep_interval must be 0 or more seconds, got "
+                             f"{self.sweep_interval}")
         if not (math.isfinite(self.replace_after) and self.replace_after >= 0):
             raise ValueError(f"replace_after must be 0 or more seconds, got "
                              f"{self.replace_after}")
@@ -183,6 +189,7 @@ class ChainSettings:
             ("ETH_MAX_BLOCKS_PER_POLL", "max_blocks_per_poll", int),
             ("ETH_GAS_LIMIT_TOKEN", "gas_limit_token", int),
             ("ETH_REPLACE_AFTER", "replace_after", float),
+            ("ETH_SWEEP_INTERVAL", "sweep_interval", float),
         )
         for var, name, convert in scalars:
             text = env.get(var, "").strip()

@@ -1,7 +1,8 @@
 """Sweeping: deposit addresses' funds move to the hot wallet, which pays withdrawals.
 
-The policy (run by the watcher after each poll, for addresses that received a credited
-deposit; all transactions recorded in ``chain_transactions`` before they are broadcast):
+The policy (run by the watcher in rounds — at most every ``ETH_SWEEP_INTERVAL``, once it
+has caught up with the chain — for addresses that received a credited deposit; all
+transactions recorded in ``chain_transactions`` before they are broadcast):
 
 * **ETH**: everything but the gas, in a legacy (type 0) transaction — its fee is exactly
   ``21000 × gasPrice``, so the address is left with nothing at all. Not swept while the
@@ -51,8 +52,12 @@ class Sweeper:
 
     def run(self, head: int) -> None:
         busy = self._follow_open()
-        for address in sorted(self.dirty - busy):
-            if self._sweep(address):
+        todo = sorted(self.dirty - busy)
+        if not todo:
+            return
+        price = self.node.gas_price()  # one read for the round
+        for address in todo:
+            if self._sweep(address, price):
                 continue
             self.dirty.discard(address)
 
@@ -70,12 +75,12 @@ class Sweeper:
             busy.add(tx["to_address"] if tx["purpose"] == "gas" else tx["from_address"])
         return busy
 
-    def _sweep(self, address: str) -> bool:
-        """One step of sweeping ``address``; ``True`` while more remains to do."""
+    def _sweep(self, address: str, price: int) -> bool:
+        """One step of sweeping ``address`` at gas ``price``; ``True`` while more remains
+        to do."""
         index = self.indexes.get(address)
         if index is None:
             return False
-        price = self.node.gas_price()
         for token in self.settings.tokens:
             units = self.node.token_balance(token.contract, address)
             if units == 0:

@@ -23,7 +23,8 @@ Each ``Poll`` (every ``poll_interval`` seconds, or sent by a test):
    with the exchange), failed if the transaction reverted or its nonce went to another
    (the hold is released); one the node lost is re-sent, and one waiting longer than
    ``replace_after`` is replaced with the same nonce and higher fees.
-5. **Sweeps** (``excentra.chain.sweep``): deposit addresses' funds move to the hot wallet.
+5. **Sweeps** (``excentra.chain.sweep``): deposit addresses' funds move to the hot wallet,
+   in rounds at most every ``sweep_interval``, once the scan has caught up.
 
 All node calls happen on this actor's thread (``Node`` is synchronous): a slow or dead
 node delays deposits and withdrawals, nothing else. Its state is reported through
@@ -174,6 +175,8 @@ class ChainWatcherActor(Supervised):
         self.node: Node | None = None
         self.sweeper: Sweeper | None = None
         self._timer: threading.Timer | None = None
+        self._swept = -float("inf")
+        """``time.monotonic()`` of the last sweeping round."""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -275,10 +278,7 @@ class ChainWatcherActor(Supervised):
             self._check_reversals()
             self._confirm(head)
             self._follow_withdrawals(head)
-            # Sweeps may take hot-wallet nonces: never while a withdrawal's nonce waits for
-            # the ledger's record (were it refused, that nonce is handed out again).
-            if self.sweeper is not None and self.pending.sending is None:
-                self.sweeper.run(head)
+            self._sweep(head)
         except NodeError as exc:
             self.status.node_ok = False
             self.status.node_errors += 1
@@ -292,6 +292,19 @@ class ChainWatcherActor(Supervised):
                         extra={"chain": self.settings.name, "error": str(exc)[:300]})
         self.status.node_ok = True
         self.status.last_poll = time.time()
+
+    def _sweep(self, head: int) -> None:
+        """A sweeping round, if due: once caught up with the chain (catching up comes
+        first), at most every ``sweep_interval``, and never while a withdrawal's nonce
+        waits for the ledger's record (sweeps may take hot-wallet nonces: were that record
+        refused, its nonce is handed out again)."""
+        now = time.monotonic()
+        if (self.sweeper is None or self.pending.sending is not None
+                or self.status.processed != head
+                or now - self._swept < self.settings.sweep_interval):
+            return
+        self._swept = now
+        self.sweeper.run(head)
 
     def _refresh_addresses(self) -> None:
         assert self.store is not None

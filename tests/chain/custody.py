@@ -91,7 +91,7 @@ def custody_settings(chain: ChainHarness, usdt: str) -> ChainSettings:
         min_deposit={"ETH": D("0.001"), "USDT": D("1")},
         withdrawal_fee={"ETH": D("0.0005"), "USDT": D("2")},
         withdrawal_min={"ETH": D("0.01"), "USDT": D("10")},
-        approval_above={"ETH": D("5")})
+        approval_above={"ETH": D("5")}, sweep_interval=0)
 
 
 async def credited_user(c: Custody, eth: str = "0", usdt: str = "0") -> tuple[str, str]:

@@ -186,7 +186,7 @@ async def rig(database_url: str) -> AsyncIterator[Rig]:
     token = dev.deploy_token("Tether", "USDT", 6, 1_000_000 * USDT)
     settings = ChainSettings(name=CHAIN, confirmations=CONFIRMATIONS,
                              tokens=(Token("USDT", token, 6),),
-                             min_deposit={"USDT": USDT_MIN_DEPOSIT})
+                             min_deposit={"USDT": USDT_MIN_DEPOSIT}, sweep_interval=0)
     loop = asyncio.get_running_loop()
     r = Rig(loop, database_url, db, dev, token, settings, Probe(loop), Deaths(loop))
     try:
