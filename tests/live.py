@@ -4,6 +4,7 @@ that need real sockets (schemathesis over HTTP, WebSocket clients)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -63,3 +64,69 @@ def _services(server: uvicorn.Server) -> Any:
     lifespan = getattr(server, "lifespan", None)
     state = getattr(lifespan, "state", {}) if lifespan is not None else {}
     return state.get("services")
+
+
+class Switch:
+    """A TCP forwarder in front of a server (a chain node, PostgreSQL), which a test can
+    take down and bring back on the same port: the server as a client sees it when it
+    goes away (connection refused, open connections cut) — without stopping it."""
+
+    def __init__(self, upstream: str) -> None:
+        """``upstream``: ``scheme://host:port[/...]`` (the host and port are used)."""
+        netloc = upstream.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+        host, port = netloc.rsplit(":", 1)
+        self._upstream = (host, int(port))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self.up()
+
+    def up(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:  # shutdown wakes the thread blocked in accept (Linux)
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            for s in self._open:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed: down
+            try:
+                server = socket.create_connection(self._upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._open |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)

@@ -4,7 +4,13 @@ exact value conversion, and the migration runner.
 The rest of excentra imports from here only; nothing else imports ``databases``.
 """
 
-from excentra.db.database import Database, DatabaseError, IntegrityError, Row
+from excentra.db.database import (
+    Database,
+    DatabaseError,
+    DatabaseUnavailable,
+    IntegrityError,
+    Row,
+)
 from excentra.db.migration_files import MigrationError, default_migrations_dir
 from excentra.db.migration_runner import MIGRATION_LOCK_KEY, migrate
 from excentra.db.url import DEFAULT_URL, Dialect, resolve_url
@@ -26,6 +32,7 @@ __all__ = [
     "ColumnType",
     "Database",
     "DatabaseError",
+    "DatabaseUnavailable",
     "Dialect",
     "IntegrityError",
     "MigrationError",

@@ -229,3 +229,16 @@ async def suspended_users(db: Database) -> set[str]:
     rows = await db.fetch_all("SELECT id FROM users WHERE is_suspended = :yes",
                               {"yes": True})
     return {str(r["id"]) for r in rows}
+
+
+async def user_roles(db: Database) -> dict[str, str]:
+    """Every user's role, by id (the in-memory role map's start; one row per user)."""
+    rows = await db.fetch_all("SELECT id, role FROM users", types={"id": uuid.UUID})
+    return {str(r["id"]): str(r["role"]) for r in rows}
+
+
+async def role_of(db: Database, user_id: UserId) -> str | None:
+    """The user's role, or ``None`` if there is no such user."""
+    value = await db.fetch_val("SELECT role FROM users WHERE id = :id",
+                               {"id": _id(user_id)}, as_type=str)
+    return None if value is None else str(value)

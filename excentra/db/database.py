@@ -42,6 +42,11 @@ class IntegrityError(DatabaseError):
     """A constraint rejected the write: UNIQUE, FOREIGN KEY, CHECK or NOT NULL."""
 
 
+class DatabaseUnavailable(DatabaseError):  # noqa: N818 (a condition, like IntegrityError)
+    """The database cannot be reached (refused, connection lost, shutting down or
+    starting up): nothing was done; retrying later may work (HTTP 503)."""
+
+
 class _Databases(databases.Database):
     """``databases.Database`` with our SQLite backend (see :mod:`excentra.db._sqlite`)."""
 
@@ -52,6 +57,15 @@ class _Databases(databases.Database):
 
 
 _DRIVER_ERRORS = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+_UNAVAILABLE_ERRORS = (
+    OSError,  # refused, reset, unreachable (ConnectionRefusedError, ...)
+    TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,  # the connection was lost mid-query
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.ConnectionFailureError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
 _INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 
@@ -63,6 +77,8 @@ def _translated_errors() -> Iterator[None]:
         yield
     except _INTEGRITY_ERRORS as exc:
         raise IntegrityError(str(exc)) from exc
+    except _UNAVAILABLE_ERRORS as exc:
+        raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
     except _DRIVER_ERRORS as exc:
         raise DatabaseError(f"{type(exc).__name__}: {exc}") from exc
 

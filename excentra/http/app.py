@@ -25,7 +25,7 @@ from excentra.actors.supervisor import Chain
 from excentra.chain.node import Node
 from excentra.chain.settings import ETH, ChainSettings
 from excentra.chain.wallet import HDWallet, resolve_mnemonic
-from excentra.db import Database, migrate
+from excentra.db import Database, DatabaseUnavailable, migrate
 from excentra.exchange import Exchange
 from excentra.http import errors
 from excentra.http.auth import Passwords, Tokens
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, passwords: Passwords | None 
         exception_handlers={
             errors.ApiError: errors.api_error,
             HTTPException: errors.http_exception,
+            DatabaseUnavailable: errors.dependency_unavailable,
             Exception: errors.server_error,
         },
         lifespan=lifespan,

@@ -112,6 +112,17 @@ async def http_exception(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, str(exc.detail), exc.headers)
 
 
+async def dependency_unavailable(request: Request, exc: Exception) -> Response:
+    """The database is unreachable: 503 with ``Retry-After``, nothing done. Handled here
+    (not as a 500, which Starlette re-raises after answering, and uvicorn then closes the
+    keep-alive connection without saying so), so the client's connection survives."""
+    log.warning("database unavailable", extra={"path": request.url.path,
+                                               "method": request.method,
+                                               "error": str(exc)[:300]})
+    return error_response(503, "Service temporarily unavailable, please retry",
+                          {"Retry-After": "1"})
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", exc_info=exc,
               extra={"path": request.url.path, "method": request.method})

@@ -26,7 +26,8 @@ from tests.chain.custody import (
     credited_user,
     custody_settings,
 )
-from tests.chain.nodes import AnvilHarness, GanacheHarness, Switch
+from tests.chain.nodes import AnvilHarness, GanacheHarness
+from tests.live import Switch
 
 D = Decimal
 pytestmark = pytest.mark.asyncio
