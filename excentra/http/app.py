@@ -175,6 +175,7 @@ async def _start(settings: Settings, passwords: Passwords | None,
                         Metrics(live))
     try:
         await services.suspended.load(services.db)
+        await services.roles.load(services.db)
     except BaseException:
         await exchange.stop()
         raise

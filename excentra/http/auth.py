@@ -1,31 +1,45 @@
 """Who is asking: access tokens (HS256 JWT with the original's claims), opaque refresh
 tokens (stored as SHA-256), argon2id passwords (hashed off the event loop), and the
-checks routes call (``require_user``, ``require_admin``, ``require_active``)."""
+checks routes call (``require_user``, ``require_admin``, ``require_active``).
+
+The token says who the caller is; what the caller may do follows the user's *current*
+role (``Services.roles``, in memory, see ``UserRoles``), as suspension follows the
+current flag: a demoted admin's token is a user's token at once, a token for a user that
+no longer exists is refused (401). A promotion waits for the next token (login or
+refresh): only the demotion matters to security, and an access token lives 15 minutes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 
+from excentra.db.accounts import role_of
 from excentra.http.config import ACCESS_TOKEN_TTL
 from excentra.http.errors import forbidden, unauthorized
 
 LEEWAY = 60
 """Seconds of clock skew accepted on ``exp`` (the original's library default)."""
+SESSION_INVALID = "Session invalid, please log in again"
+"""A valid token whose user no longer exists."""
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller, from the access token's claims."""
+    """The authenticated caller: the token's user and, once checked against the current
+    role (``UserRoles.current``), the role it acts with."""
 
     user_id: str
     role: str
@@ -43,8 +57,12 @@ class Tokens:
     token until it expires, so tokens that verified are remembered with their ``exp``: a
     repeat is a dict lookup and the same expiry rule. Keyed by the whole token, signature
     included, so only a byte-identical token hits; the claims of a token cannot change.
-    Suspension and revocation are not in the token and are checked per request as before
-    (``require_active``).
+    Suspension, revocation and the current role are not in the token and are checked per
+    request (``require_active``, ``require_user``).
+
+    ``exp`` must be a JSON number: pyjwt also takes a string of digits (``"9999999999"``),
+    which is refused here. A non-integer number is a valid NumericDate (RFC 7519) and is
+    accepted, as pyjwt does.
     """
 
     CACHE_SIZE = 10_000
@@ -54,8 +72,15 @@ class Tokens:
         self._secret = secret
         self.ttl = ttl
         self._verified: dict[str, tuple[Principal, int]] = {}
+        self.issued: list[Callable[[str, str], None]] = []
+        """Told ``(user_id, role)`` of every token issued (the role map learns new users
+        and the role just read from the database at login and refresh)."""
 
     def access(self, user_id: uuid.UUID | str, role: str) -> str:
+        """A token for the user; ``role`` must be its role as just read from the database
+        (the listeners of ``issued`` record it as the current one)."""
+        for listener in self.issued:
+            listener(str(user_id), role)
         claims = {"user_id": str(user_id), "role": role, "exp": int(time.time()) + self.ttl}
         return jwt.encode(claims, self._secret, algorithm="HS256", headers={"typ": "JWT"})
 
@@ -70,6 +95,8 @@ class Tokens:
         try:
             claims = jwt.decode(token, self._secret, algorithms=["HS256"], leeway=LEEWAY,
                                 options={"require": ["exp", "user_id", "role"]})
+            if not _numeric_date(claims["exp"]):
+                return None
             principal = Principal(str(uuid.UUID(str(claims["user_id"]))), str(claims["role"]))
         except (jwt.PyJWTError, ValueError, TypeError):
             return None
@@ -77,6 +104,12 @@ class Tokens:
             del self._verified[next(iter(self._verified))]
         self._verified[token] = (principal, int(claims["exp"]))
         return principal
+
+
+def _numeric_date(value: Any) -> bool:
+    """A JSON number (not a string, not a boolean), finite."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def new_opaque_token() -> tuple[str, str]:
@@ -122,11 +155,16 @@ def bearer(request: Request) -> str:
 
 
 def require_user(request: Request) -> Principal:
-    """The caller of a ``user`` route; 401 with the original's messages otherwise."""
-    tokens: Tokens = request.state.services.tokens
-    principal = tokens.decode(bearer(request))
-    if principal is None:
+    """The caller of a ``user`` route, with its current role (``UserRoles.current``); 401
+    with the original's messages otherwise, and for a user that no longer exists."""
+    services = request.state.services
+    tokens: Tokens = services.tokens
+    claimed = tokens.decode(bearer(request))
+    if claimed is None:
         raise unauthorized("User not logged in")
+    principal: Principal | None = services.roles.current(claimed)
+    if principal is None:
+        raise unauthorized(SESSION_INVALID)
     return principal
 
 
@@ -135,6 +173,20 @@ def require_admin(request: Request) -> Principal:
     if not principal.is_admin:
         raise forbidden("You do not have permission to perform this action.")
     return principal
+
+
+async def require_admin_now(request: Request) -> Principal:
+    """``require_admin`` with the caller's role read from the database first (and the
+    role map corrected with it): for the ``/admin`` routes, which are rare, so that a
+    demotion or deletion made by another process (``excentra users promote``, SQL) counts
+    at once there, and from then on everywhere."""
+    services = request.state.services
+    tokens: Tokens = services.tokens
+    claimed = tokens.decode(bearer(request))
+    if claimed is None:
+        raise unauthorized("User not logged in")
+    services.roles.set(claimed.user_id, await role_of(services.db, claimed.user_id))
+    return require_admin(request)
 
 
 def require_active(request: Request) -> Principal:

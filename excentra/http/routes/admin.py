@@ -1,9 +1,13 @@
 """``/api/v1/admin``: users with balances, suspension, roles, stats (reference §1.10).
 
-Every route needs an access token whose ``role`` claim is ``admin`` (the original checks
-the claim, not the database). Suspension is enforced (API.md): the in-memory set every
-state-changing request consults is updated together with the row, and the user's refresh
-tokens are revoked so no new access token can be minted.
+Every route needs an access token whose ``role`` claim is ``admin`` *and* a caller who is
+an admin now: the role is read from the database on each of these (rare) calls
+(``require_admin_now``), so a demotion made here or by another process counts at once
+(the original checked the claim only). The role route updates the in-memory role map
+with the row, so the other admin routes (assets, pairs, custody) see a demotion at once
+too. Suspension is enforced (API.md): the in-memory set every state-changing request
+consults is updated together with the row, and the user's refresh tokens are revoked so
+no new access token can be minted.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from excentra.db.accounts import revoke_refresh_tokens, set_role, set_suspended
 from excentra.db.admin import counts, day_before, users_page, volume_since
 from excentra.db.database import Row
 from excentra.http import fields as f
-from excentra.http.auth import require_admin
+from excentra.http.auth import require_admin_now
 from excentra.http.errors import ApiError, not_found
 from excentra.http.openapi import SCHEMAS, array_of, operation, schema
 from excentra.http.render import dec, json
@@ -75,7 +79,7 @@ def summary_json(user: Row, balances: list[Row]) -> dict[str, Any]:
 @operation("get_all_users_summary", "Admin", "All users with their balances, paginated",
            access="admin", params=[f.PAGE, f.LIMIT, f.ORDER], responses={200: USERS_PAGE})
 async def list_users(request: Request) -> Response:
-    require_admin(request)
+    await require_admin_now(request)
     services: Services = request.state.services
     page, limit = f.PAGE.get(request), f.LIMIT.get(request)
     users, balances, total = await users_page(
@@ -91,7 +95,7 @@ def _unknown(user_id: uuid.UUID) -> ApiError:
 @operation("suspend_user", "Admin", "Suspend or reinstate a user (no body: toggle)",
            access="admin", params=[USER_ID], body=SUSPEND, responses={200: USER, 404: "Error"})
 async def suspend_user(request: Request) -> Response:
-    admin = require_admin(request)
+    admin = await require_admin_now(request)
     user_id = USER_ID.get(request)
     body = await SUSPEND.read(request)
     services: Services = request.state.services
@@ -109,15 +113,18 @@ async def suspend_user(request: Request) -> Response:
     return json(user_json(row))
 
 
-@operation("update_role", "Admin", "Change a user's role (effective at its next token)",
+@operation("update_role", "Admin",
+           "Change a user's role (a demotion at once, a promotion at the user's next token)",
            access="admin", params=[USER_ID], body=ROLE, responses={200: USER, 404: "Error"})
 async def update_role(request: Request) -> Response:
-    admin = require_admin(request)
+    admin = await require_admin_now(request)
     user_id = USER_ID.get(request)
     body = await ROLE.read(request)
-    row = await set_role(request.state.services.db, user_id, body["role"])
+    services: Services = request.state.services
+    row = await set_role(services.db, user_id, body["role"])
     if row is None:
         raise _unknown(user_id)
+    services.roles.set(user_id, row["role"])
     log.info("user role changed", extra={"user_id": str(user_id), "role": body["role"],
                                          "by": admin.user_id})
     return json(user_json(row))
@@ -126,7 +133,7 @@ async def update_role(request: Request) -> Response:
 @operation("get_admin_stat", "Admin", "Exchange-wide figures", access="admin",
            responses={200: STATS})
 async def stats(request: Request) -> Response:
-    require_admin(request)
+    await require_admin_now(request)
     services: Services = request.state.services
     totals = await counts(services.db)
     volumes = await volume_since(services.db, day_before(datetime.now(UTC)))

@@ -12,7 +12,7 @@ from excentra.db import IntegrityError
 from excentra.db.accounts import password_hash_of, update_profile, user_by_id
 from excentra.db.database import Row
 from excentra.http import fields as f
-from excentra.http.auth import require_active, require_user
+from excentra.http.auth import SESSION_INVALID, require_active, require_user
 from excentra.http.errors import bad_request, conflict, unauthorized
 from excentra.http.openapi import operation, ref, schema
 from excentra.http.render import json, ts
@@ -26,7 +26,6 @@ burn the server's CPU, and no real password is that long."""
 MIN_USERNAME = 3
 MAX_USERNAME = 50
 """The ``users.username`` column's width."""
-SESSION_INVALID = "Session invalid, please log in again"
 
 ROLE = schema("UserRole", {"type": "string", "enum": ["user", "admin", "system"]})
 USER = schema("UserResponse", {
@@ -56,7 +55,9 @@ def user_json(row: Row) -> dict[str, Any]:
 @operation("get_user", "Users", "Your account", access="user", responses={200: USER})
 async def get_me(request: Request) -> Response:
     principal = require_user(request)
-    row = await user_by_id(request.state.services.db, principal.user_id)
+    services: Services = request.state.services
+    row = await user_by_id(services.db, principal.user_id)
+    services.roles.set(principal.user_id, None if row is None else row["role"])
     if row is None:
         raise unauthorized(SESSION_INVALID)
     return json(user_json(row))
@@ -74,6 +75,7 @@ async def update_me(request: Request) -> Response:
     if new is not None:
         stored = await password_hash_of(services.db, principal.user_id)
         if stored is None:
+            services.roles.set(principal.user_id, None)  # deleted: forget it everywhere
             raise unauthorized(SESSION_INVALID)
         if not await services.passwords.verify(stored, current or ""):
             raise unauthorized("Current password is incorrect")
@@ -84,6 +86,7 @@ async def update_me(request: Request) -> Response:
     except IntegrityError:
         raise conflict("Username already taken") from None
     if row is None:
+        services.roles.set(principal.user_id, None)
         raise unauthorized(SESSION_INVALID)
     return json(user_json(row))
 

@@ -121,7 +121,9 @@ class Connection:
                 self.reply(ch.UNSUBSCRIBED, channel=channel.name)
 
     def _auth(self, token: str) -> None:
-        principal = self.services.tokens.decode(token)
+        claimed = self.services.tokens.decode(token)
+        # the same rule as HTTP: a token for a user that no longer exists is refused
+        principal = None if claimed is None else self.services.roles.current(claimed)
         if principal is None:
             self.reply(ch.ERROR, message=ch.INVALID_TOKEN)
             return
