@@ -66,9 +66,11 @@ def serve_command(port: int) -> list[str]:
 
 
 def serve_env(url: str) -> dict[str, str]:
-    """The benchmarked server's settings: no rate limits, no seeded book, quiet logs."""
+    """The benchmarked server's settings: no rate limits (nor the per-address WebSocket
+    cap: every client is on loopback), no seeded book, quiet logs."""
     return {"DATABASE_URL": url, "JWT_SECRET": SECRET, "SEED_BOOK": "0",
-            "RATE_LIMITS": "off", "LOG_LEVEL": "WARNING"}
+            "RATE_LIMITS": "off", "LOG_LEVEL": "WARNING",
+            "WS_MAX_CONNECTIONS_PER_IP": "1000000"}
 
 
 @asynccontextmanager

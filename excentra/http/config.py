@@ -44,6 +44,9 @@ class Settings:
     coingecko_url: str = "https://api.coingecko.com/api/v3"
     price_timeout: float = 3.0
     ticker_interval: float = 5.0
+    ws_max_connections_per_ip: int = 64
+    """``WS_MAX_CONNECTIONS_PER_IP``: WebSocket connections one client address may hold at
+    once (behind a trusted proxy, the forwarded address); one more is closed with 1008."""
     chain: ChainSettings = field(default_factory=ChainSettings)
     """The ``ETH_*`` variables; the default has no ``rpc_url``: no chain, deposits and
     withdrawals are the simulated ``/balances`` ones only."""
@@ -74,6 +77,12 @@ class Settings:
             "chain": ChainSettings.from_env(env),
             "wallet_mnemonic": env.get("WALLET_MNEMONIC", ""),
         }
+        if env.get("WS_MAX_CONNECTIONS_PER_IP", "").strip():
+            cap = env["WS_MAX_CONNECTIONS_PER_IP"].strip()
+            if not cap.isascii() or not cap.isdigit() or int(cap) < 1:
+                raise ValueError(f"WS_MAX_CONNECTIONS_PER_IP must be a positive integer, "
+                                 f"not {cap!r}")
+            values["ws_max_connections_per_ip"] = int(cap)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

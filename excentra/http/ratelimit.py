@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from excentra.http.errors import ApiError
 
@@ -100,7 +100,7 @@ class RateLimiter:
             raise ApiError(429, f"rate limit exceeded, try again after: {int(reset // 60)} mins",
                            {**headers, "Retry-After": str(max(1, math.ceil(reset)))})
 
-    def client_ip(self, request: Request) -> str:
+    def client_ip(self, request: HTTPConnection) -> str:
         """The peer address; ``X-Forwarded-For``'s first entry only from a trusted proxy."""
         peer = request.client.host if request.client else ""
         forwarded = request.headers.get("x-forwarded-for")

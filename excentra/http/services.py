@@ -129,6 +129,8 @@ class Services:
     suspended: SuspendedUsers = field(default_factory=SuspendedUsers)
     roles: UserRoles = field(default_factory=UserRoles)
     counters: Counters = field(default_factory=Counters)
+    ws_per_ip: dict[str, int] = field(default_factory=dict)
+    """Open WebSocket connections per client address (``ws_max_connections_per_ip``)."""
     hub: Hub | None = None
     """The WebSocket hub (set by the market-data start step)."""
     market: MarketView | None = None

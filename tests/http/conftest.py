@@ -34,6 +34,7 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
         "seed_book": False, "rate_limits": UNLIMITED,
         "trusted_proxies": parse_networks("127.0.0.1, ::1"),
         "frontend_urls": ("http://localhost:3001",),
+        "ws_max_connections_per_ip": 1000,  # the fan-out tests open hundreds on loopback
     }
     values.update(overrides)
     return Settings(**values)

@@ -63,7 +63,6 @@ async def test_auth_binds_the_connection_and_a_bad_token_keeps_the_previous_one(
     ("orderbook: btc/usdt", "orderbook:BTC/USDT"),
     ("trades:eth / usdt ", "trades:ETH/USDT"),
     ("ticker:Sol/Usdt", "ticker:SOL/USDT"),
-    ("trades:XRP/USDT", "trades:XRP/USDT"),  # the pair's existence is not checked
 ])
 async def test_subscribe_and_unsubscribe_acknowledge_the_normalised_channel(
         sqlite_url: str, sent: str, normalised: str) -> None:

@@ -50,6 +50,8 @@ NOT_YOURS = "Cannot access another user's channel"
 NO_COLON = "Invalid ws channel e.g `trades:BTC-USDT`"
 UNSUPPORTED = "Unsupported Channel"
 SUSPENDED = "Account suspended"
+UNKNOWN_PAIR = "Unknown trading pair"
+TOO_MANY_CONNECTIONS = "Too many connections from your address"
 TOO_SLOW = "Client cannot keep up"
 """Close reason (code 1008) for a connection whose outgoing queue overflowed."""
 

@@ -27,6 +27,10 @@ QUEUE_LIMIT = 1024
 closed with 1008."""
 MAX_MESSAGE = 4096
 """Longest client message (characters) the server reads; longer ones are an error."""
+MAX_SUBSCRIPTIONS = 64
+"""Channels one authenticated connection may follow at once."""
+ANONYMOUS_SUBSCRIPTIONS = 16
+"""Channels a connection that has not authenticated may follow (market data only)."""
 _CLOSE = "\x00close"
 
 
@@ -41,6 +45,8 @@ class Connection:
         # of many makers); the limit applies once the writer is stalled (see ``push``).
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.queue_limit = queue_limit
+        self.channels: set[str] = set()
+        """What it is subscribed to (bounded: ``MAX_SUBSCRIPTIONS``)."""
         self.closing = False
         self.stalled = False
         """The writer is waiting for the peer to take bytes (the transport is paused)."""
@@ -114,8 +120,12 @@ class Connection:
         if channel.private and (problem := self._private_problem(channel, action)):
             self.reply(ch.ERROR, message=problem)
         elif action == ch.SUBSCRIBE:
-            self._subscribe(channel)
+            if (problem := self._subscribe_problem(channel)) is not None:
+                self.reply(ch.ERROR, message=problem, channel=channel.name)
+            else:
+                self._subscribe(channel)
         else:
+            self.channels.discard(channel.name)
             self.hub.unsubscribe(self, channel.name)
             if not channel.private:  # the original confirms public channels only
                 self.reply(ch.UNSUBSCRIBED, channel=channel.name)
@@ -139,7 +149,19 @@ class Connection:
             return ch.SUSPENDED  # leaving (unsubscribe) stays possible, and silent
         return None
 
+    def _subscribe_problem(self, channel: ch.Channel) -> str | None:
+        """Why this subscription is refused: a pair that does not exist (each would cost
+        memory for nothing), or one channel too many for the connection."""
+        if not channel.private and self.services.exchange.pair_spec(channel.key) is None:
+            return f"{ch.UNKNOWN_PAIR}: {channel.key}"
+        limit = MAX_SUBSCRIPTIONS if self.user_id is not None else ANONYMOUS_SUBSCRIPTIONS
+        if channel.name not in self.channels and len(self.channels) >= limit:
+            more = "" if self.user_id is not None else "; authenticate for more"
+            return f"Too many subscriptions: at most {limit} per connection{more}"
+        return None
+
     def _subscribe(self, channel: ch.Channel) -> None:
+        self.channels.add(channel.name)
         self.hub.subscribe(self, channel)
         self.reply(ch.SUBSCRIBED, channel=channel.name)
         if channel.prefix == ch.ORDERBOOK:  # API.md: a full snapshot at once
@@ -170,7 +192,24 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     services: Services = websocket.state.services
     hub = services.hub
     assert hub is not None  # started before the server accepts connections
+    address = services.limiter.client_ip(websocket)
+    per_ip = services.ws_per_ip
     await websocket.accept()
+    if per_ip.get(address, 0) >= services.settings.ws_max_connections_per_ip:
+        log.warning("WebSocket connection refused: too many from one address",
+                    extra={"client": address})
+        await websocket.close(code=1008, reason=ch.TOO_MANY_CONNECTIONS)
+        return
+    per_ip[address] = per_ip.get(address, 0) + 1
+    try:
+        await _serve(websocket, hub, services)
+    finally:
+        per_ip[address] -= 1
+        if not per_ip[address]:
+            del per_ip[address]
+
+
+async def _serve(websocket: WebSocket, hub: Hub, services: Services) -> None:
     connection = Connection(websocket, hub, services, QUEUE_LIMIT)  # read now: tests lower it
     services.counters.ws_connections += 1
     writer = asyncio.create_task(connection.writer())
