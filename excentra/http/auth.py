@@ -149,9 +149,10 @@ def bearer(request: Request) -> str:
         raise unauthorized("No authorization header")
     if not header.isascii() or not header.isprintable():
         raise unauthorized("Invalid Header value")
-    if not header.startswith("Bearer "):
+    scheme, space, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not space:  # schemes are case-insensitive (RFC 9110)
         raise unauthorized("Invalid Bearer token")
-    return header[len("Bearer "):]
+    return token
 
 
 def require_user(request: Request) -> Principal:

@@ -87,3 +87,14 @@ async def test_public_market_reads_are_limited_per_ip(database_url: str) -> None
         r = await api.client.get("/api/v1/candles/BTC-USDT",
                                  headers={"X-Forwarded-For": "203.0.113.9"})
         assert r.status_code == 200  # another client behind the trusted proxy (loopback)
+
+
+async def test_405_lists_every_method_of_the_path(api: Api) -> None:
+    """Starlette names only the first route of a path; the answer names all of them."""
+    for path, methods in (("/api/v1/orders", {"GET", "HEAD", "POST"}),
+                          ("/api/v1/users/me", {"GET", "HEAD", "PATCH"}),
+                          ("/health", {"GET", "HEAD"})):
+        r = await api.client.request("PUT", path)
+        assert r.status_code == 405, path
+        assert set(r.headers["allow"].split(", ")) == methods, path
+        assert r.json() == {"error": "Method Not Allowed"}

@@ -48,6 +48,13 @@ async def test_me_needs_a_valid_token(api: Api) -> None:
     assert (r.status_code, r.json()) == (401, {"error": "Invalid Bearer token"})
     r = await api.client.get(ME, headers={"Authorization": "Bearer nope"})
     assert (r.status_code, r.json()) == (401, {"error": "User not logged in"})
+    user_id, headers = await api.user()
+    token = headers["Authorization"].removeprefix("Bearer ")
+    for scheme in ("bearer", "BEARER", "BeArEr"):  # the scheme is case-insensitive
+        r = await api.client.get(ME, headers={"Authorization": f"{scheme} {token}"})
+        assert (r.status_code, r.json()["id"]) == (200, user_id)
+    r = await api.client.get(ME, headers={"Authorization": f"Bearer{token}"})
+    assert (r.status_code, r.json()) == (401, {"error": "Invalid Bearer token"})
     r = await api.client.patch(ME, json={"username": "x_y_z"})
     assert (r.status_code, r.json()) == (401, {"error": "No authorization header"})
 
