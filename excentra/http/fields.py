@@ -3,9 +3,16 @@ JSON Schema the OpenAPI document shows for it.
 
 Status codes follow API.md: malformed JSON (and NaN/Infinity literals) → 400; wrong
 content type → 415; a body that does not fit its shape (missing field, wrong JSON type,
-unknown enum value, a decimal string that does not parse) → 422; a decimal that parses but
-is absurd (exponent, NaN, Infinity, more than 10^15) → 400; bad query/path parameters →
-400. All in the ``{"error": ...}`` envelope.
+unknown enum value, a decimal string that does not parse) → 422; a decimal written in a
+form the schema does not allow (exponent, NaN, Infinity, ``+``, spaces, ``"1."``, ``".5"``,
+non-ASCII digits) or absurd (more than 10^15) → 400; text with a control character or a
+lone surrogate → 400 naming the field; bad query/path parameters → 400. All in the
+``{"error": ...}`` envelope.
+
+Text rule (every string field and string parameter): no C0 control (U+0000–U+001F), DEL
+(U+007F) or C1 control (U+0080–U+009F), and no lone surrogate (JSON ``"\ud800"`` decodes
+to one; it cannot be stored or encoded). The schema says so with :data:`TEXT_PATTERN` (a
+JSON Schema pattern cannot speak of lone surrogates; the description does).
 """
 
 from __future__ import annotations
@@ -26,9 +33,19 @@ MAX_BODY = 64 * 1024
 """Largest request body read (bytes); more → 413."""
 MAX_MAGNITUDE = Decimal(10) ** 15
 """Largest absolute amount accepted in whole units (API.md "Amount limits")."""
-_PLAIN_DECIMAL = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
-_NUMBERISH = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)|[+-]?(nan|inf|infinity|snan)",
-                        re.IGNORECASE)
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+"""The one form of a decimal string, in the schema and on the server: ASCII digits only
+(Python's ``\\d`` and ``Decimal`` also take Arabic-Indic and other digits)."""
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_NUMBERISH = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
+                        r"|\s*[+-]?(nan|inf|infinity|snan)\s*", re.IGNORECASE)
+"""Meant as a number but not in the plain form (→ 400, not the 422 of junk like "abc")."""
+TEXT_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+"""The text rule as a JSON Schema pattern (ECMA-262 and Python ``re`` read it alike)."""
+TEXT_CHAR = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+"""One character the text rule allows, for building patterns."""
+TEXT_RULE = "no control characters (U+0000-U+001F, U+007F-U+009F) and no lone surrogates"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class ShapeError(Exception):
@@ -60,15 +77,46 @@ class Prop:
         return out
 
 
-def string(max_length: int | None = None, *, nullable: bool = False,
-           description: str = "") -> Prop:
-    schema: dict[str, Any] = {"type": "string"}
+def text_problem(value: str) -> str | None:
+    """What breaks the text rule in ``value``, or ``None``."""
+    if _CONTROL.search(value):
+        return "must not contain control characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def check_text(name: str, value: str, message: str | None = None) -> str:
+    """``value`` if it keeps the text rule, else 400 naming ``name`` (or ``message``)."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise bad_request(message or f"{name} {problem}")
+    return value
+
+
+def string(max_length: int | None = None, *, nullable: bool = False, description: str = "",
+           route_rules: Mapping[str, Any] | None = None,
+           bad_text: str | None = None) -> Prop:
+    """A JSON string under the text rule (400) and at most ``max_length`` characters (422).
+    ``route_rules`` are further JSON Schema constraints (``minLength``, ``maxLength``,
+    ``pattern``) that the route enforces itself with its own 400 messages (the
+    original's): declared here so the schema says what the server does. A ``pattern``
+    given there replaces :data:`TEXT_PATTERN` and must exclude control characters too.
+    ``bad_text`` replaces the text rule's message where the route has its own (it must
+    name the field)."""
+    schema: dict[str, Any] = {"type": "string", "pattern": TEXT_PATTERN}
     if max_length is not None:
         schema["maxLength"] = max_length
+    schema.update(route_rules or {})
+    rule = f"Text: {TEXT_RULE}."
+    description = f"{description}. {rule}" if description else rule
 
     def parse(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise ShapeError(f"{name}: invalid type, expected a string")
+        check_text(name, value, bad_text)
         if max_length is not None and len(value) > max_length:
             raise ShapeError(f"{name}: longer than {max_length} characters")
         return value
@@ -78,20 +126,41 @@ def string(max_length: int | None = None, *, nullable: bool = False,
 
 def decimal(*, nullable: bool = False, description: str = "") -> Prop:
     """A decimal given as a JSON string (preferred) or number; returned as ``Decimal``."""
-    return Prop({"type": ["string", "number"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
-                 "examples": ["0.5"]}, parse_decimal, nullable, description)
+    rule = ("A string of ASCII digits with an optional leading '-' and an optional '.' "
+            "followed by digits (no '+', spaces, exponent, NaN or Infinity), or a JSON "
+            "number written without an exponent")
+    return Prop({"type": ["string", "number"], "pattern": DECIMAL_PATTERN,
+                 "examples": ["0.5"]}, parse_decimal, nullable,
+                f"{description}. {rule}" if description else rule)
+
+
+@dataclass(frozen=True)
+class ExponentNumber:
+    """A JSON number literal written with an exponent (``1e3``, ``0.1e1``), kept as written
+    so a decimal field can refuse it by name (400) and any other field by type (422)."""
+
+    literal: str
 
 
 def parse_decimal(name: str, value: Any) -> Decimal:
+    if isinstance(value, ExponentNumber):
+        raise bad_request(f"{name} must be a plain decimal number (no exponent, NaN or "
+                          "Infinity)")
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ShapeError(f"{name}: invalid type, expected a decimal string")
-    text = value.strip() if isinstance(value, str) else str(value)
+    if isinstance(value, Decimal):  # a JSON fraction without exponent (see ``loads``)
+        return _bounded(name, value)
+    text = check_text(name, value) if isinstance(value, str) else str(value)
     if not _PLAIN_DECIMAL.fullmatch(text):
         if _NUMBERISH.fullmatch(text):
-            raise bad_request(f"{name} must be a plain decimal number "
-                              "(no exponent, NaN or Infinity)")
+            raise bad_request(f"{name} must be a plain decimal number: ASCII digits, an "
+                              "optional leading '-' and '.' between digits (no '+', spaces, "
+                              "exponent, NaN or Infinity)")
         raise ShapeError(f"{name}: invalid decimal {text[:40]!r}")
-    number = Decimal(text)
+    return _bounded(name, Decimal(text))
+
+
+def _bounded(name: str, number: Decimal) -> Decimal:
     if abs(number) > MAX_MAGNITUDE:
         raise bad_request(f"{name} is too large (at most 10^15)")
     return number
@@ -135,9 +204,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _number(literal: str) -> Decimal | ExponentNumber:
+    if "e" in literal or "E" in literal:
+        return ExponentNumber(literal)
+    return Decimal(literal)
+
+
 def loads(raw: bytes) -> Any:
-    """Parse JSON exactly: floats as ``Decimal``; NaN/Infinity literals are malformed."""
-    return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+    """Parse JSON exactly: fractions as ``Decimal`` (exponent forms as
+    :class:`ExponentNumber`); NaN/Infinity literals are malformed."""
+    return json.loads(raw, parse_float=_number, parse_constant=_reject_constant)
 
 
 @dataclass(frozen=True)
@@ -262,13 +338,22 @@ def choice_param(name: str, values: Sequence[str], default: str | None,
 
 
 def text_param(name: str, description: str = "", location: str = "query",
-               max_length: int = 200) -> Param:
+               max_length: int = 200, *,
+               route_rules: Mapping[str, Any] | None = None) -> Param:
+    """A string parameter under the text rule and ``max_length`` (400); ``route_rules`` as
+    in :func:`string` (the route enforces them)."""
     def parse(text: str) -> str:
+        problem = text_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
         if len(text) > max_length:
             raise ValueError(f"longer than {max_length} characters")
         return text
 
-    return Param(name, {"type": "string", "maxLength": max_length}, parse, None, description,
+    schema: dict[str, Any] = {"type": "string", "pattern": TEXT_PATTERN,
+                              "maxLength": max_length, **(route_rules or {})}
+    rule = f"Text: {TEXT_RULE}."
+    return Param(name, schema, parse, None, f"{description}. {rule}" if description else rule,
                  location)
 
 

@@ -37,10 +37,10 @@ async def test_deposit_and_withdraw(api: Api) -> None:
                               json={"asset": "USDT", "amount": "0.5"})
     assert r.status_code == 200, r.text
     assert Decimal(r.json()["available"]) == 1250
-    r = await api.client.post(f"{BAL}/withdraw", headers=user,
-                              json={"asset": "USDT", "amount": "0"})
-    assert r.status_code == 200
-    assert Decimal(r.json()["available"]) == 1250
+    for zero in ("0", "-0", "0.00"):  # as a deposit of 0 (the original answered 200, no-op)
+        r = await api.client.post(f"{BAL}/withdraw", headers=user,
+                                  json={"asset": "USDT", "amount": zero})
+        assert (r.status_code, r.json()) == (400, {"error": "Amount must be greater than zero"})
     r = await api.client.post(f"{BAL}/withdraw", headers=user,
                               json={"asset": "USDT", "amount": "1250.000001"})
     assert (r.status_code, r.json()) == (422, {"error": "Insufficient balance"})

@@ -17,14 +17,20 @@ from excentra.http.errors import bad_request, rejection
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json, ts
 from excentra.http.services import Services
+from excentra.http.symbols import ASSET_PATTERN, asset_like
 
 API = "/api/v1"
 MAX_SYMBOL, MAX_NAME, MAX_DECIMALS = 10, 50, 18
 """The columns' limits (VARCHAR(10), VARCHAR(50)) and the ledger's largest scale."""
+NAME_PATTERN = (f"^ *[^ \\u0000-\\u001f\\u007f-\\u009f](?:{f.TEXT_CHAR}{{0,{MAX_NAME - 2}}}"
+                f"[^ \\u0000-\\u001f\\u007f-\\u009f])? *$")
+"""A name that is 1 to ``MAX_NAME`` characters once trimmed of spaces."""
 
 ADD = f.Body("AddAssetRequest", {
-    "symbol": f.string(description="1 to 10 letters or digits; stored uppercased"),
-    "name": f.string(description="1 to 50 characters; stored as 'Bitcoin cash'"),
+    "symbol": f.string(description="1 to 10 letters or digits; stored uppercased",
+                       route_rules={"pattern": ASSET_PATTERN}),
+    "name": f.string(description="1 to 50 characters once trimmed of spaces; stored as "
+                                 "'Bitcoin cash'", route_rules={"pattern": NAME_PATTERN}),
     "decimals": f.integer(-32768, 32767, description="Decimal places, 0 to 18"),
 }, required=("symbol", "name", "decimals"))
 
@@ -68,10 +74,10 @@ def _validated(symbol: str, name: str, decimals: int) -> tuple[str, str, int]:
     """The original's checks and normalisation, plus limits it left to the database (a 500
     there): symbol and name are trimmed; 0 decimals is allowed (an indivisible asset; the
     original refused it with its "less than zero" message)."""
-    symbol, name = symbol.strip().upper(), name.strip()
+    symbol, name = symbol.strip(" "), name.strip(" ")
     if not symbol:
         raise bad_request("Asset symbol can not be empty, e.g 'BTC'")
-    if len(symbol) > MAX_SYMBOL or not (symbol.isascii() and symbol.isalnum()):
+    if len(symbol) > MAX_SYMBOL or not asset_like(symbol):
         raise bad_request(f"Asset symbol must be 1 to {MAX_SYMBOL} letters or digits, "
                           "e.g 'BTC'")
     if not name:
@@ -82,7 +88,7 @@ def _validated(symbol: str, name: str, decimals: int) -> tuple[str, str, int]:
         raise bad_request("Asset decimals can not be less than zero")
     if decimals > MAX_DECIMALS:
         raise bad_request(f"Asset decimals can not be more than {MAX_DECIMALS}")
-    return symbol, name[:1].upper() + name[1:].lower(), decimals
+    return symbol.upper(), name[:1].upper() + name[1:].lower(), decimals
 
 
 routes = [

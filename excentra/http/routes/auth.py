@@ -45,15 +45,29 @@ SWEEP_INTERVAL = 24 * 3600.0
 """Seconds between sweeps of expired tokens (the original's daily sweeper)."""
 
 INVALID_LOGIN = "Invalid email or password"
+INVALID_EMAIL = "Invalid email address"
 INVALID_REFRESH = "Invalid or expired refresh token, please log in again"
 SUSPENDED = "Account suspended"
 
-REGISTER = f.Body("RegisterRequest", {"email": f.string(), "password": f.string()},
+_NOT_IN_EMAIL = "@\\s\\u0000-\\u001f\\u007f-\\u009f"
+EMAIL_PATTERN = f"^[^{_NOT_IN_EMAIL}]+@[^.{_NOT_IN_EMAIL}]+(\\.[^.{_NOT_IN_EMAIL}]+)+$"
+"""What :func:`valid_email` checks, as a pattern (it also refuses other unprintable
+characters)."""
+EMAIL = {"pattern": EMAIL_PATTERN, "maxLength": MAX_EMAIL}
+PASSWORD = {"minLength": MIN_PASSWORD, "maxLength": MAX_PASSWORD}
+
+
+def _credentials(name: str) -> f.Body:
+    return f.Body(name, {"email": f.string(route_rules=EMAIL, bad_text=INVALID_EMAIL),
+                         "password": f.string(route_rules=PASSWORD)},
                   required=("email", "password"))
-LOGIN = f.Body("LoginRequest", {"email": f.string(), "password": f.string()},
-               required=("email", "password"))
-FORGOT = f.Body("ForgotPasswordRequest", {"email": f.string()}, required=("email",))
-RESET = f.Body("ResetPasswordRequest", {"token": f.string(), "new_password": f.string()},
+
+
+REGISTER = _credentials("RegisterRequest")
+LOGIN = _credentials("LoginRequest")
+FORGOT = f.Body("ForgotPasswordRequest", {"email": f.string(MAX_EMAIL)}, required=("email",))
+RESET = f.Body("ResetPasswordRequest", {"token": f.string(),
+                                        "new_password": f.string(route_rules=PASSWORD)},
                required=("token", "new_password"))
 TOKEN = schema("LoginResponse", {"type": "object", "required": ["access_token"],
                                  "properties": {"access_token": {"type": "string"}}})
@@ -84,7 +98,7 @@ def password_problem(password: str) -> str | None:
 
 def check_credentials(email: str, password: str) -> None:
     """Register/login validation: every failing field's message, joined by ``"; "``."""
-    problems = [] if valid_email(email) else ["Invalid email address"]
+    problems = [] if valid_email(email) else [INVALID_EMAIL]
     problem = password_problem(password)
     if problem is not None:
         problems.append(problem)

@@ -19,7 +19,7 @@ from excentra.http.errors import bad_request, rejection, unprocessable
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json
 from excentra.http.services import Services
-from excentra.http.symbols import asset_code
+from excentra.http.symbols import ASSET_PATTERN, asset_code
 from excentra.http.validate import check_places
 
 API = "/api/v1"
@@ -30,10 +30,12 @@ DEPOSIT_CAPS = {"USDT": Decimal(1000), "BTC": Decimal("0.05"), "ETH": Decimal("0
 have none."""
 
 TRANSFER = f.Body("BalanceRequest", {
-    "asset": f.string(20, description="Asset symbol, e.g. USDT"),
+    "asset": f.string(20, description="Asset symbol, e.g. USDT",
+                      route_rules={"pattern": ASSET_PATTERN}),
     "amount": f.decimal(description="Amount in whole units of the asset"),
 }, required=("asset", "amount"))
-ASSET = f.text_param("asset", "Asset symbol, e.g. BTC", location="path", max_length=20)
+ASSET = f.text_param("asset", "Asset symbol, e.g. BTC", location="path", max_length=20,
+                     route_rules={"pattern": ASSET_PATTERN})
 
 BALANCE = schema("BalanceResponse", {
     "type": "object", "required": ["asset", "available", "held"],
@@ -111,13 +113,10 @@ async def withdraw(request: Request) -> Response:
     amount: Decimal = body["amount"]
     if amount < 0:
         raise bad_request("Amount cannot be less than Zero")
+    if amount == 0:  # the original answered 200 and moved nothing; refused as deposit is
+        raise bad_request("Amount must be greater than zero")
     asset = _active_asset(services, body["asset"])
     check_places(services.catalog, "amount", amount, asset)
-    if amount == 0:  # allowed by the original: nothing moves, the balance is reported
-        rows = await balances_of(services.db, uuid.UUID(principal.user_id), asset)
-        if not rows:
-            raise unprocessable("Insufficient balance")
-        return json(balance_json(asset, rows[0]["available"], rows[0]["held"]))
     outcome = await services.exchange.withdraw(
         principal.user_id, asset, amount, "", request.headers.get("idempotency-key"),
         immediate=True)

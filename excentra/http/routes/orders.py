@@ -21,7 +21,7 @@ from excentra.http.errors import bad_request, not_found, rejection, unprocessabl
 from excentra.http.openapi import array_of, operation, ref, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
-from excentra.http.symbols import slash_symbol
+from excentra.http.symbols import FILTER_PATTERN, MAX_SYMBOL, SLASH_PATTERN, slash_symbol
 from excentra.http.validate import check_places, pair_filter
 from excentra.registry import PairInfo
 
@@ -29,7 +29,8 @@ API = "/api/v1"
 STATUSES = ("open", "partially_filled", "filled", "cancelled")
 
 PLACE = f.Body("PlaceOrderRequest", {
-    "symbol": f.string(43, description="Pair in slash form, e.g. BTC/USDT"),
+    "symbol": f.string(MAX_SYMBOL * 2, description="Pair in slash form, e.g. BTC/USDT",
+                       route_rules={"pattern": SLASH_PATTERN}),
     "side": f.enum("buy", "sell"),
     "order_type": f.enum("limit", "market"),
     "price": f.decimal(nullable=True, description="Limit price (quote); absent for market"),
@@ -45,7 +46,8 @@ PLACE = f.Body("PlaceOrderRequest", {
 
 STATUS_PARAM = f.text_param("status", "A status or comma-separated list: open, "
                                       "partially_filled, filled, cancelled")
-PAIR_PARAM = f.text_param("pair", "Pair filter in hyphen form, e.g. BTC-USDT", max_length=43)
+PAIR_PARAM = f.text_param("pair", "Pair filter in hyphen form, e.g. BTC-USDT",
+                          max_length=MAX_SYMBOL * 2, route_rules={"pattern": FILTER_PATTERN})
 ORDER_ID = f.uuid_param("order_id", "The order's id")
 
 _TRADE_INFO = schema("TradeInfo", {

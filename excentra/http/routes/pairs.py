@@ -24,18 +24,21 @@ from excentra.http.errors import bad_request, not_found, rejection
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
-from excentra.http.symbols import path_symbol
+from excentra.http.symbols import ASSET_PATTERN, HYPHEN_PATTERN, MAX_SYMBOL, asset_like, path_symbol
 
 API = "/api/v1"
 log = logging.getLogger("excentra.http.pairs")
 
 SYMBOL = f.text_param("symbol", "Pair in hyphen form, e.g. BTC-USDT", location="path",
-                      max_length=64)
+                      max_length=64, route_rules={"pattern": HYPHEN_PATTERN,
+                                                  "maxLength": MAX_SYMBOL * 2})
 ACTIVE = f.choice_param("active", ("true", "false"), None, "Only active (true) or inactive "
                                                            "(false) pairs; absent: all")
 ADD = f.Body("AddTradingPairRequest", {
-    "base_asset": f.string(description="An active asset, e.g. BTC"),
-    "quote_asset": f.string(description="An active asset, e.g. USDT"),
+    "base_asset": f.string(description="An active asset, e.g. BTC",
+                           route_rules={"pattern": ASSET_PATTERN}),
+    "quote_asset": f.string(description="An active asset, e.g. USDT",
+                            route_rules={"pattern": ASSET_PATTERN}),
 }, required=("base_asset", "quote_asset"))
 
 STATUS = f.Body("SetTradingPairStatusRequest", {
@@ -134,8 +137,8 @@ async def set_pair_status(request: Request) -> Response:
 def _asset(services: Services, text: str) -> str:
     """An active asset's code; trimmed as well as uppercased (the original only uppercased,
     so " BTC" was "not supported")."""
-    code = text.strip().upper()
-    if services.catalog.active_asset(code) is None:
+    code = text.strip(" ").upper()
+    if not asset_like(text.strip(" ")) or services.catalog.active_asset(code) is None:
         raise bad_request(f"Asset is not supported: {code[:20]}")
     return code
 
