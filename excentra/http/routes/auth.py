@@ -27,7 +27,7 @@ from excentra.db.database import Database, Row
 from excentra.http import fields as f
 from excentra.http.auth import new_opaque_token, token_hash
 from excentra.http.config import REFRESH_TOKEN_TTL, RESET_TOKEN_TTL
-from excentra.http.errors import ApiError, bad_request, conflict, forbidden, unauthorized
+from excentra.http.errors import bad_request, conflict, forbidden, unauthorized
 from excentra.http.mail import send_reset_mail
 from excentra.http.openapi import operation, schema
 from excentra.http.render import json, no_content
@@ -189,8 +189,8 @@ async def refresh(request: Request) -> Response:
         await db_accounts.delete_refresh_token(db, token["id"])
         raise unauthorized(INVALID_REFRESH)
     user = await db_accounts.user_by_id(db, token["user_id"])
-    if user is None:
-        raise ApiError(500, "User not found")
+    if user is None:  # deleted meanwhile (its tokens cascade with it): a client error
+        raise unauthorized(INVALID_REFRESH)
     if user["is_suspended"]:
         raise forbidden(SUSPENDED)
     raw, hashed = new_opaque_token()
