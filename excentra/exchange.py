@@ -84,6 +84,14 @@ and cancels) did not (882/848 vs 896/912 commands/s on PostgreSQL/SQLite, one ru
 so the default is left alone; the knob stays for deployments to measure."""
 
 
+MAX_PENDING_COMMANDS = 4000
+"""Default of ``Exchange.max_pending``: about two seconds of the durable pipeline's measured
+throughput (~2,000 commands/s on the 2-core machine, bench/RESULTS.md), so a command
+admitted is answered within a few seconds even when clients push above capacity, and one
+beyond gets an immediate 503 instead of a timeout (``MAX_PENDING_COMMANDS`` in the
+server's environment)."""
+
+
 class Exchange:
     """Start it, call it, stop it. One per process and event loop."""
 
@@ -91,8 +99,13 @@ class Exchange:
                  subscribers: Iterable[Subscriber] = (), max_batch: int = 2000,
                  reply_timeout: float = 30.0,
                  switch_interval: float | None = SWITCH_INTERVAL,
-                 chains: Iterable[Chain] = ()) -> None:
+                 chains: Iterable[Chain] = (),
+                 max_pending: int = MAX_PENDING_COMMANDS) -> None:
         self.db = Database(database_url)
+        self.max_pending = max_pending
+        """Commands that may wait for an answer at once; past it, new ones are shed."""
+        self.shed = 0
+        """Commands refused at once because ``max_pending`` were waiting (since start)."""
         self.chains = {c.settings.name: c for c in chains}
         """The chains deposits and withdrawals run on (``excentra.chain``)."""
         self.chain_status: dict[str, ChainStatus] = {}
@@ -397,6 +410,10 @@ class Exchange:
         return {name: int(getattr(ref.actor_inbox, "qsize", lambda: 0)())
                 for name, ref in refs.items()}
 
+    def pending_commands(self) -> int:
+        """Commands waiting for their answer now (shed beyond ``max_pending``)."""
+        return len(self._inflight)
+
     def core_status(self) -> dict[str, Any]:
         """Whether the whole core is being rebuilt, and which pairs' books are."""
         sv = self.supervisor
@@ -418,6 +435,12 @@ class Exchange:
         but the command goes on, and a retry meanwhile still shares its true answer."""
         running = self._inflight.get(command_id)
         if running is None:
+            if len(self._inflight) >= self.max_pending:
+                # Load shedding: this many already wait, so a new one would wait past any
+                # useful bound. Refused before it is sent, so it did not and will not
+                # happen (503, retry later); a repeat of a waiting one still joins it.
+                self.shed += 1
+                return Rejected(RejectCode.UNAVAILABLE)
             running = asyncio.ensure_future(self._execute(command_id, message, keyed))
             self._inflight[command_id] = running
             running.add_done_callback(lambda _: self._inflight.pop(command_id, None))

@@ -67,10 +67,11 @@ def serve_command(port: int) -> list[str]:
 
 def serve_env(url: str) -> dict[str, str]:
     """The benchmarked server's settings: no rate limits (nor the per-address WebSocket
-    cap: every client is on loopback), no seeded book, quiet logs."""
+    cap: every client is on loopback; nor load shedding: capacity is what is measured), no
+    seeded book, quiet logs."""
     return {"DATABASE_URL": url, "JWT_SECRET": SECRET, "SEED_BOOK": "0",
             "RATE_LIMITS": "off", "LOG_LEVEL": "WARNING",
-            "WS_MAX_CONNECTIONS_PER_IP": "1000000"}
+            "WS_MAX_CONNECTIONS_PER_IP": "1000000", "MAX_PENDING_COMMANDS": "1000000"}
 
 
 @asynccontextmanager

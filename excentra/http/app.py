@@ -156,7 +156,8 @@ def _without(chain: ChainSettings, assets: set[str]) -> ChainSettings:
 async def _start(settings: Settings, passwords: Passwords | None,
                  chains: list[Chain]) -> Services:
     secret = await asyncio.to_thread(resolve_secret, settings)
-    exchange = Exchange(settings.database_url or None, chains=chains)
+    exchange = Exchange(settings.database_url or None, chains=chains,
+                        max_pending=settings.max_pending_commands)
     await exchange.start()
     services: Services
 
@@ -168,7 +169,8 @@ async def _start(settings: Settings, passwords: Passwords | None,
                 "journal_mean_batch": services.journal_mean_batch,
                 "ws_delivered": services.hub.delivered if services.hub else 0,
                 "ws_dropped": services.hub.dropped_peers if services.hub else 0,
-                "chains": dict(exchange.chain_status)}
+                "chains": dict(exchange.chain_status),
+                "pending": (exchange.pending_commands(), exchange.max_pending, exchange.shed)}
 
     services = Services(settings, exchange, Tokens(secret), passwords or Passwords(),
                         RateLimiter(settings.rate_limits, settings.trusted_proxies),

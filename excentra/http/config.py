@@ -44,6 +44,9 @@ class Settings:
     coingecko_url: str = "https://api.coingecko.com/api/v3"
     price_timeout: float = 3.0
     ticker_interval: float = 5.0
+    max_pending_commands: int = 4000
+    """``MAX_PENDING_COMMANDS``: commands that may wait for the core at once; past it new
+    ones are answered 503 at once (load shedding; ``excentra.exchange``)."""
     ws_max_connections_per_ip: int = 64
     """``WS_MAX_CONNECTIONS_PER_IP``: WebSocket connections one client address may hold at
     once (behind a trusted proxy, the forwarded address); one more is closed with 1008."""
@@ -77,12 +80,14 @@ class Settings:
             "chain": ChainSettings.from_env(env),
             "wallet_mnemonic": env.get("WALLET_MNEMONIC", ""),
         }
-        if env.get("WS_MAX_CONNECTIONS_PER_IP", "").strip():
-            cap = env["WS_MAX_CONNECTIONS_PER_IP"].strip()
+        for var, name in (("WS_MAX_CONNECTIONS_PER_IP", "ws_max_connections_per_ip"),
+                          ("MAX_PENDING_COMMANDS", "max_pending_commands")):
+            cap = env.get(var, "").strip()
+            if not cap:
+                continue
             if not cap.isascii() or not cap.isdigit() or int(cap) < 1:
-                raise ValueError(f"WS_MAX_CONNECTIONS_PER_IP must be a positive integer, "
-                                 f"not {cap!r}")
-            values["ws_max_connections_per_ip"] = int(cap)
+                raise ValueError(f"{var} must be a positive integer, not {cap!r}")
+            values[name] = int(cap)
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

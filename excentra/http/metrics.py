@@ -49,6 +49,15 @@ class _Live(Collector):
         yield recoveries
         yield GaugeMetricFamily("excentra_uptime_seconds", "Seconds since the server started",
                                 value=now.get("uptime_seconds", 0))
+        pending, limit, shed = now.get("pending", (0, 0, 0))
+        yield GaugeMetricFamily("excentra_commands_pending",
+                                "Commands waiting for the core's answer", value=pending)
+        yield GaugeMetricFamily("excentra_commands_pending_limit",
+                                "Waiting commands beyond which new ones get 503 at once "
+                                "(MAX_PENDING_COMMANDS)", value=limit)
+        yield CounterMetricFamily("excentra_commands_shed",
+                                  "Commands answered 503 at once because the core had "
+                                  "MAX_PENDING_COMMANDS waiting", value=shed)
         yield from _chains(now.get("chains", {}))
 
 
