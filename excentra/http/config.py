@@ -44,6 +44,10 @@ class Settings:
     coingecko_url: str = "https://api.coingecko.com/api/v3"
     price_timeout: float = 3.0
     ticker_interval: float = 5.0
+    refresh_grace_seconds: float = 5.0
+    """``REFRESH_GRACE_SECONDS``: how long a just-rotated refresh token is still answered
+    with its successor (two tabs, or React's development mode, refreshing at once), rather
+    than treated as stolen; 0 turns the grace off (``excentra.http.sessions``)."""
     max_pending_commands: int = 4000
     """``MAX_PENDING_COMMANDS``: commands that may wait for the core at once; past it new
     ones are answered 503 at once (load shedding; ``excentra.exchange``)."""
@@ -80,6 +84,15 @@ class Settings:
             "chain": ChainSettings.from_env(env),
             "wallet_mnemonic": env.get("WALLET_MNEMONIC", ""),
         }
+        grace = env.get("REFRESH_GRACE_SECONDS", "").strip()
+        if grace:
+            try:
+                values["refresh_grace_seconds"] = float(grace)
+            except ValueError:
+                raise ValueError(f"REFRESH_GRACE_SECONDS must be a number of seconds, not "
+                                 f"{grace!r}") from None
+            if not 0 <= values["refresh_grace_seconds"] <= 60:  # type: ignore[operator]
+                raise ValueError("REFRESH_GRACE_SECONDS must be between 0 and 60")
         for var, name in (("WS_MAX_CONNECTIONS_PER_IP", "ws_max_connections_per_ip"),
                           ("MAX_PENDING_COMMANDS", "max_pending_commands")):
             cap = env.get(var, "").strip()

@@ -17,6 +17,7 @@ from excentra.http.auth import Passwords, Principal, Tokens
 from excentra.http.config import Settings
 from excentra.http.metrics import Metrics
 from excentra.http.ratelimit import RateLimiter
+from excentra.http.sessions import RefreshGrace
 from excentra.registry import Registry
 
 if TYPE_CHECKING:
@@ -130,6 +131,8 @@ class Services:
     roles: UserRoles = field(default_factory=UserRoles)
     counters: Counters = field(default_factory=Counters)
     ws_per_ip: dict[str, int] = field(default_factory=dict)
+    refresh_grace: RefreshGrace = field(init=False)
+    """Rotations a repeated refresh may share (``settings.refresh_grace_seconds``)."""
     """Open WebSocket connections per client address (``ws_max_connections_per_ip``)."""
     hub: Hub | None = None
     """The WebSocket hub (set by the market-data start step)."""
@@ -142,6 +145,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.tokens.issued.append(self.roles.set)
+        self.refresh_grace = RefreshGrace(self.settings.refresh_grace_seconds)
 
     @property
     def catalog(self) -> Registry:

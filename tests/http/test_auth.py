@@ -23,6 +23,7 @@ from excentra.http.routes.auth import (
     sweep_refresh_tokens,
     valid_email,
 )
+from excentra.http.sessions import RefreshGrace
 from tests.http.conftest import FAST_PASSWORDS, Api, running_api, settings_for
 
 pytestmark = pytest.mark.asyncio
@@ -222,6 +223,7 @@ async def test_suspended_user_cannot_log_in_or_refresh(api: Api) -> None:
 
 
 async def test_refresh_rotates_and_detects_reuse(api: Api) -> None:
+    api.services.refresh_grace = RefreshGrace(0)  # strict: no grace for a repeat
     r = await register(api, "frank@example.com")
     user_id, first = claims(r)["user_id"], session_cookie(r).value
     other = session_cookie(await login(api, "frank@example.com")).value  # a 2nd session
@@ -274,7 +276,43 @@ async def test_expired_refresh_token_is_refused_and_deleted(api: Api) -> None:
     assert await token_rows(api, user_id) == []
 
 
+async def test_concurrent_refreshes_share_one_rotation_within_the_grace(api: Api) -> None:
+    """Two tabs (or React's development mode) refreshing at once with one cookie: one
+    rotation, every request answered 200 with the same new cookie, no session revoked."""
+    r = await register(api, "tabs@example.com")
+    user_id, cookie = claims(r)["user_id"], session_cookie(r).value
+    replies = await asyncio.gather(*[
+        api.client.post("/api/v1/auth/refresh", headers={"Cookie": f"refresh_token={cookie}"})
+        for _ in range(6)])
+    api.client.cookies.clear()
+    assert [reply.status_code for reply in replies] == [200] * 6, [r.text for r in replies]
+    successors = {session_cookie(reply).value for reply in replies}
+    assert len(successors) == 1
+    assert successors != {cookie}
+    rows = await token_rows(api, user_id)
+    assert len(rows) == 2  # the rotated one and its single successor
+    (successor,) = successors
+    r = await post(api, "refresh", cookie=successor)  # the shared successor works
+    assert r.status_code == 200, r.text
+
+
+async def test_a_reuse_after_the_grace_still_revokes_every_session(api: Api) -> None:
+    api.services.refresh_grace = RefreshGrace(0.2)
+    r = await register(api, "late@example.com")
+    user_id, first = claims(r)["user_id"], session_cookie(r).value
+    r = await post(api, "refresh", cookie=first)
+    second = session_cookie(r).value
+    r = await post(api, "refresh", cookie=first)  # within the grace: the same successor
+    assert (r.status_code, session_cookie(r).value) == (200, second)
+    await asyncio.sleep(0.3)
+    r = await post(api, "refresh", cookie=first)  # after it: a reuse
+    assert (r.status_code, r.json()) == (401, {"error": "Session invalidated, please log in "
+                                                        "again"})
+    assert await token_rows(api, user_id) == []
+
+
 async def test_concurrent_refreshes_with_one_token_exactly_one_wins(api: Api) -> None:
+    api.services.refresh_grace = RefreshGrace(0)  # strict
     r = await register(api, "ivan@example.com")
     cookie = session_cookie(r).value
     replies = await asyncio.gather(*[

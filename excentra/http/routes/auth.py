@@ -47,6 +47,8 @@ SWEEP_INTERVAL = 24 * 3600.0
 INVALID_LOGIN = "Invalid email or password"
 INVALID_EMAIL = "Invalid email address"
 INVALID_REFRESH = "Invalid or expired refresh token, please log in again"
+SHARE_TIMEOUT = 10.0
+"""Seconds a refresh waits for a concurrent rotation of the same token to finish."""
 SUSPENDED = "Account suspended"
 
 _NOT_IN_EMAIL = "@\\s\\u0000-\\u001f\\u007f-\\u009f"
@@ -177,12 +179,41 @@ async def login(request: Request) -> Response:
     return await _new_session(services, row["id"], row["role"])
 
 
-@operation("refresh_token", "Auth", "Rotate the refresh cookie; a new access token",
-           responses={200: TOKEN, 401: "Error", 403: "Error"})
+@operation("refresh_token", "Auth", "Rotate the refresh cookie; a new access token (a "
+           "refresh repeated within REFRESH_GRACE_SECONDS of the rotation gets the same "
+           "new cookie)", responses={200: TOKEN, 401: "Error", 403: "Error"})
 async def refresh(request: Request) -> Response:
     services: Services = request.state.services
+    raw_old = request.cookies.get(COOKIE)
+    if not raw_old:
+        raise unauthorized("No refresh token")
+    old_hash = token_hash(raw_old)
+    grace = services.refresh_grace
+    shared = grace.joining(old_hash)
+    if shared is not None:  # a rotation of this very token is running or just happened
+        answer = await _shared_rotation(services, shared)
+        if answer is not None:
+            return answer
+    # No await between ``joining`` and ``begin``: two refreshes cannot both miss the other.
+    future = grace.begin(old_hash)
+    try:
+        raw, user = await _rotate(services, raw_old)
+    except BaseException:
+        grace.failed(old_hash, future)
+        raise
+    if future is not None:
+        future.set_result(f"{raw} {user['id']} {user['role']}")
+    response = json({"access_token": services.tokens.access(user["id"], user["role"])})
+    _set_refresh_cookie(services, response, raw)
+    return response
+
+
+async def _rotate(services: Services, raw_old: str) -> tuple[str, Row]:
+    """Check the presented token and rotate it: ``(successor, user row)``."""
     db = services.db
-    token = await _presented_token(request, db)
+    token = await db_accounts.refresh_token_by_hash(db, token_hash(raw_old))
+    if token is None:
+        raise unauthorized(INVALID_REFRESH)
     if token["used_at"] is not None:
         await _reuse_detected(db, token["user_id"])
     if token["expires_at"] <= db_accounts.now():
@@ -196,11 +227,28 @@ async def refresh(request: Request) -> Response:
     raw, hashed = new_opaque_token()
     if not await db_accounts.rotate_refresh_token(db, token["id"], user["id"], hashed,
                                                   REFRESH_TOKEN_TTL):
-        # A concurrent refresh used it first: to the server that is the same event as a
-        # replay of a used token, so it is treated as one.
+        # Another process's refresh used it first: to this one that is the same event as
+        # a replay of a used token, so it is treated as one.
         await _reuse_detected(db, token["user_id"])
-    response = json({"access_token": services.tokens.access(user["id"], user["role"])})
-    _set_refresh_cookie(services, response, raw)
+    return raw, user
+
+
+async def _shared_rotation(services: Services, shared: asyncio.Future[str]
+                           ) -> Response | None:
+    """The answer of a refresh that shares a rotation within its grace: the same
+    successor, a fresh access token. ``None`` if there is nothing to share (the rotation
+    failed, or its successor is no longer a live session: logged out, or rotated again —
+    then the usual checks decide)."""
+    try:
+        successor, user_id, role = (await asyncio.wait_for(asyncio.shield(shared),
+                                                           SHARE_TIMEOUT)).split(" ")
+    except (asyncio.CancelledError, TimeoutError):
+        return None
+    token = await db_accounts.refresh_token_by_hash(services.db, token_hash(successor))
+    if token is None or token["used_at"] is not None or services.suspended.contains(user_id):
+        return None
+    response = json({"access_token": services.tokens.access(user_id, role)})
+    _set_refresh_cookie(services, response, successor)
     return response
 
 
