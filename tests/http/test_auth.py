@@ -25,6 +25,7 @@ from excentra.http.routes.auth import (
 )
 from excentra.http.sessions import RefreshGrace
 from tests.http.conftest import FAST_PASSWORDS, Api, running_api, settings_for
+from tests.live import live_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -465,3 +466,26 @@ async def test_sweep_repeats_on_its_interval(api: Api, monkeypatch: pytest.Monke
         assert len(await token_rows(api, user_id)) == 1
     finally:
         await stop()
+
+
+async def test_concurrent_refreshes_over_real_sockets_share_one_rotation(
+        database_url: str) -> None:
+    """The grace over real TCP connections (a browser's tabs): six clients, each on its
+    own connection, refresh at once with one cookie."""
+    app = create_app(settings_for(database_url), passwords=FAST_PASSWORDS)
+    with live_server(app) as (base, _services):
+        async with httpx.AsyncClient(base_url=base) as c:
+            r = await c.post("/api/v1/auth/register", json={
+                "email": "sockets@example.com", "password": "password123"})
+            assert r.status_code == 201, r.text
+            cookie = r.cookies["refresh_token"]
+        clients = [httpx.AsyncClient(base_url=base) for _ in range(6)]
+        try:
+            replies = await asyncio.gather(*[
+                c.post("/api/v1/auth/refresh", headers={"Cookie": f"refresh_token={cookie}"})
+                for c in clients])
+        finally:
+            for c in clients:
+                await c.aclose()
+    assert [r.status_code for r in replies] == [200] * 6, [r.text for r in replies]
+    assert len({r.cookies["refresh_token"] for r in replies}) == 1
