@@ -25,7 +25,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 from typing import Any
 
 import pykka
@@ -49,9 +49,10 @@ from excentra.actors.ledger import (
     Withdraw,
 )
 from excentra.actors.supervisor import Chain, Supervisor
+from excentra.chain.settings import ETH
 from excentra.chain.store import deposit_address
 from excentra.chain.wallet import parse_address
-from excentra.chain.watcher import ChainStatus, Poll, Sync
+from excentra.chain.watcher import ChainStatus, Poll, Sync, amount_to_units
 from excentra.db import Database, migrate
 from excentra.db.lookups import Coalescer
 from excentra.db.records import AssetRow, PairRow
@@ -139,6 +140,7 @@ class Exchange:
         await self.db.connect()
         await migrate(self.db)
         await self.registry.load(self.db)
+        self._listed_chain_assets()
         loop = asyncio.get_running_loop()
 
         def report(status: ChainStatus) -> None:  # in the watcher's thread
@@ -235,6 +237,27 @@ class Exchange:
             command_id, str(uuid.uuid4()), str(user_id), asset, amount, to_address, r,
             immediate), keyed=idempotency_key is not None)
 
+    def _listed_chain_assets(self) -> None:
+        """Leave out of each chain the assets the registry does not list: logged as an
+        error, not a failed start (trading goes on; the ``/deposits`` routes refuse such an
+        asset, so nobody is given an address for it). ETH missing: no chain at all. An
+        admin adds the asset (``POST /api/v1/assets``) and restarts to enable it; what is
+        sent to an address for it meanwhile is not watched, and stays at the address,
+        recoverable with the wallet's mnemonic."""
+        listed = self.registry.decimals()
+        for name, chain in list(self.chains.items()):
+            missing = [a for a in chain.settings.assets if a not in listed]
+            if not missing:
+                continue
+            log.error("chain assets not in the asset registry are left without a chain: "
+                      "an admin must add them (POST /api/v1/assets), then restart",
+                      extra={"chain": name, "assets": missing})
+            if ETH in missing:
+                del self.chains[name]
+            else:
+                self.chains[name] = dataclasses.replace(
+                    chain, settings=chain.settings.without(set(missing)))
+
     def _deposit_observed(self, user_id: str, deposit: dict[str, Any]) -> None:
         for listener in self.deposit_listeners:
             try:
@@ -262,9 +285,9 @@ class Exchange:
             return Rejected(RejectCode.INVALID_ADDRESS)
         if amount < s.withdrawal_min[asset]:
             return Rejected(RejectCode.BELOW_MINIMUM)
-        token = s.token(asset)
-        chain_decimals = 18 if token is None else token.decimals
-        if amount != amount.quantize(Decimal(1).scaleb(-chain_decimals), rounding=ROUND_DOWN):
+        try:
+            amount_to_units(amount, s.chain_decimals(asset))
+        except ValueError:
             return Rejected(RejectCode.AMOUNT_OFF_GRID)  # finer than the chain can pay
         limit = s.approval_above.get(asset)
         needs_approval = limit is not None and amount > limit
@@ -282,7 +305,7 @@ class Exchange:
             return None
         address = await deposit_address(self.db, str(user_id), chain.settings.name,
                                         chain.wallet.address)
-        return chain.node_checksum(address)
+        return parse_address(address)
 
     async def chain_sync(self, name: str, *, poll: bool = True) -> None:
         """Tests and the demo: have chain ``name``'s watcher poll now (``poll``), and

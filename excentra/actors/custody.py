@@ -16,6 +16,7 @@ Both are rebuilt from the database with the rest of the ledger (``db.state``).
 
 from __future__ import annotations
 
+import abc
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -100,21 +101,22 @@ class WithdrawalDone:
 # -- the ledger's handlers ---------------------------------------------------------------------
 
 
-class Custody:
-    """Mixed into ``LedgerActor`` (which provides the attributes and helpers below)."""
+class Custody(abc.ABC):
+    """Mixed into ``LedgerActor``, which provides the attributes and the three hooks
+    below (its own command bookkeeping)."""
 
     clearing: Clearing
     credited: set[str]
     withdrawals: dict[str, OpenWithdrawal]
 
-    def _first_time(self, command_id: str, reply: Answerable) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _first_time(self, command_id: str, reply: Answerable) -> bool: ...
 
-    def _refused(self, command_id: str, reply: Answerable, code: RejectCode) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _refused(self, command_id: str, reply: Answerable, code: RejectCode) -> None: ...
 
-    def _commit(self, reply: Answerable, writes: Writes, result: dict[str, Any]) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _commit(self, reply: Answerable, writes: Writes, result: dict[str, Any]) -> None: ...
 
     def handle_custody(self, message: Any) -> bool:
         """Handle ``message`` if it is a custody command; ``False`` if it is not one."""

@@ -53,7 +53,7 @@ from excentra.actors.ledger import BookDown, BookUp, LedgerActor, RegisterBooks
 from excentra.actors.writes import OpenOrder
 from excentra.chain.node import Node
 from excentra.chain.settings import ChainSettings
-from excentra.chain.wallet import HDWallet, parse_address
+from excentra.chain.wallet import HDWallet
 from excentra.chain.watcher import ChainStatus, ChainWatcherActor
 from excentra.db import Database
 from excentra.engine import OrderBook
@@ -118,11 +118,6 @@ class Chain:
     on_deposit: Callable[[str, dict[str, Any]], None] | None = None
     """Called in the watcher's thread with ``(user id, deposit)`` as it observes one."""
     auto_poll: bool = True
-
-    @staticmethod
-    def node_checksum(address: str) -> str:
-        """``address`` in its EIP-55 form (how addresses are shown to users)."""
-        return parse_address(address)
 
 
 class Supervisor:

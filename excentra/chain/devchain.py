@@ -11,6 +11,7 @@ eth-tester reports chain id 131277322940537 (ganache in the tests uses 1337): co
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import threading
 from collections.abc import Iterator
@@ -46,28 +47,7 @@ class ChainOps:
     w3: Web3
     funder: ChecksumAddress
     _batch: list[HexBytes] | None = None
-    """Inside ``one_block``: the transactions sent, not yet mined."""
-
-    @contextlib.contextmanager
-    def one_block(self) -> Iterator[None]:
-        """Everything sent inside goes into one block, mined on leaving. One transaction
-        per sender (eth-tester checks a nonce on arrival, against the last block): send
-        from different accounts (``w3.eth.accounts``)."""
-        self._batch = []
-        self._stop_mining()
-        try:
-            yield
-        finally:
-            sent, self._batch = self._batch, None
-            self._mine_pending()
-        for tx_hash in sent:
-            self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
-
-    def _stop_mining(self) -> None:
-        raise NotImplementedError
-
-    def _mine_pending(self) -> None:
-        raise NotImplementedError
+    """Inside ``BatchingChain.one_block``: the transactions sent, not yet mined."""
 
     def send_eth(self, to: str, wei: int, sender: Sender = None) -> HexStr:
         """Send ``wei`` from the funder (or ``sender``) to ``to``."""
@@ -152,6 +132,33 @@ class ChainOps:
         return self.w3.eth.block_number
 
 
+class BatchingChain(ChainOps, abc.ABC):
+    """A dev chain that can hold mining back, to put several transactions in one block."""
+
+    @contextlib.contextmanager
+    def one_block(self) -> Iterator[None]:
+        """Everything sent inside goes into one block, mined on leaving. One transaction
+        per sender (eth-tester checks a nonce on arrival, against the last block): send
+        from different accounts (``w3.eth.accounts``)."""
+        self._batch = []
+        self._stop_mining()
+        try:
+            yield
+        finally:
+            sent, self._batch = self._batch, None
+            self._mine_pending()
+        for tx_hash in sent:
+            self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
+
+    @abc.abstractmethod
+    def _stop_mining(self) -> None:
+        """Transactions wait in the pool from now on."""
+
+    @abc.abstractmethod
+    def _mine_pending(self) -> None:
+        """Mine one block with everything pending; mine on arrival again."""
+
+
 class LockedTesterProvider(EthereumTesterProvider):
     """eth-tester is not thread-safe; a watcher thread and the test thread share it, so
     every request (and every direct call on the tester, see ``DevChain``) takes ``lock``.
@@ -181,7 +188,7 @@ class LockedTesterProvider(EthereumTesterProvider):
                 )
 
 
-class DevChain(ChainOps):
+class DevChain(BatchingChain):
     """A fresh in-process chain: eth-tester's ten funded accounts, auto-mining (one block
     per transaction, as ganache does by default), EIP-1559 fees (London and later)."""
 

@@ -6,10 +6,11 @@ other amount in the exchange.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
@@ -20,8 +21,11 @@ ETH = "ETH"
 MAX_SYMBOL = 10
 MAX_TOKEN_DECIMALS = 255
 """ERC-20 declares ``decimals`` as a uint8."""
-MIN_GAS_LIMIT = 21_000
-"""What a plain transfer costs: no token transfer can take less."""
+ETH_DECIMALS = 18
+"""Wei per ether: 10^18."""
+ETH_TRANSFER_GAS = 21_000
+"""What a plain ETH transfer costs in gas: no token transfer can take less."""
+MIN_GAS_LIMIT = ETH_TRANSFER_GAS
 
 _SYMBOL = re.compile(rf"[A-Z0-9]{{1,{MAX_SYMBOL}}}")
 _RPC_SCHEMES = ("http://", "https://", "ws://", "wss://")
@@ -156,6 +160,22 @@ class ChainSettings:
     def assets(self) -> tuple[str, ...]:
         """ETH first, then the tokens in their configured order."""
         return (ETH, *(t.symbol for t in self.tokens))
+
+    def without(self, assets: Collection[str]) -> ChainSettings:
+        """These settings without the tokens ``assets`` (and their amounts)."""
+        def keep(amounts: Mapping[str, Decimal]) -> dict[str, Decimal]:
+            return {k: v for k, v in amounts.items() if k not in assets}
+
+        return dataclasses.replace(
+            self, tokens=tuple(t for t in self.tokens if t.symbol not in assets),
+            min_deposit=keep(self.min_deposit), withdrawal_fee=keep(self.withdrawal_fee),
+            withdrawal_min=keep(self.withdrawal_min),
+            approval_above=keep(self.approval_above))
+
+    def chain_decimals(self, asset: str) -> int:
+        """The chain's unit of ``asset``: 18 for ETH, the contract's for a token."""
+        token = self.token(asset)
+        return ETH_DECIMALS if token is None else token.decimals
 
     def token(self, symbol: str) -> Token | None:
         """The token called ``symbol``; None for ETH or an unknown symbol."""

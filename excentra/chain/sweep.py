@@ -25,13 +25,12 @@ from decimal import Decimal
 from typing import Any
 
 from excentra.chain.node import Node
-from excentra.chain.settings import ETH, ChainSettings
+from excentra.chain.settings import ETH, ETH_DECIMALS, ETH_TRANSFER_GAS, ChainSettings
 from excentra.chain.store import ChainStore
 from excentra.chain.wallet import HDWallet
 
 log = logging.getLogger("excentra.chain")
 
-ETH_TRANSFER_GAS = 21_000
 
 
 class Sweeper:
@@ -101,7 +100,7 @@ class Sweeper:
             return True
         balance = self.node.balance(address)
         fee = ETH_TRANSFER_GAS * price
-        floor = self.settings.min_deposit.get(ETH, Decimal(0)).scaleb(18)
+        floor = self.settings.min_deposit.get(ETH, Decimal(0)).scaleb(ETH_DECIMALS)
         if balance > 2 * fee + floor:
             account = self.wallet.account(index)
             value = balance - fee
@@ -109,7 +108,7 @@ class Sweeper:
                                  "to": self.wallet.hot_address, "value": value,
                                  "gas": ETH_TRANSFER_GAS, "gasPrice": price,
                                  "chainId": self.node.chain_id()},
-                       "sweep", self.wallet.hot_address, ETH, Decimal(value).scaleb(-18))
+                       "sweep", self.wallet.hot_address, ETH, Decimal(value).scaleb(-ETH_DECIMALS))
             return True
         return False
 
@@ -122,7 +121,7 @@ class Sweeper:
               "value": wei, "gas": ETH_TRANSFER_GAS, "gasPrice": price,
               "chainId": self.node.chain_id()}
         self._send(self.wallet.hot_account(), tx, "gas", address, ETH,
-                   Decimal(wei).scaleb(-18))
+                   Decimal(wei).scaleb(-ETH_DECIMALS))
 
     def _send(self, account: Any, tx: dict[str, Any], purpose: str, to: str, asset: str,
               amount: Decimal) -> None:

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +48,7 @@ from typing import Any
 
 import pykka
 
-from excentra.actors.bridge import Answer, Tell, Unavailable
+from excentra.actors.bridge import Answer, Tell
 from excentra.actors.custody import (
     CreditDeposit,
     ReverseDeposit,
@@ -56,7 +58,7 @@ from excentra.actors.custody import (
 from excentra.actors.ledger import Rejected
 from excentra.actors.supervised import Supervised
 from excentra.chain.node import Node, NodeError, TransactionRefused, Transfer
-from excentra.chain.settings import ETH, ChainSettings
+from excentra.chain.settings import ETH, ETH_TRANSFER_GAS, ChainSettings
 from excentra.chain.store import ChainStore, ChainWithdrawal, SeenDeposit
 from excentra.chain.sweep import Sweeper
 from excentra.chain.wallet import HDWallet
@@ -66,8 +68,6 @@ from excentra.engine.precision import plain
 
 log = logging.getLogger("excentra.chain")
 
-ETH_DECIMALS = 18
-ETH_TRANSFER_GAS = 21_000
 FEE_BUMP = Decimal("1.25")
 """A replacement must pay at least 10 % more (geth's rule); 25 % leaves room."""
 
@@ -175,7 +175,7 @@ class ChainWatcherActor(Supervised):
         self.node: Node | None = None
         self.sweeper: Sweeper | None = None
         self._timer: threading.Timer | None = None
-        self._swept = -float("inf")
+        self._swept = -math.inf
         """``time.monotonic()`` of the last sweeping round."""
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -259,8 +259,7 @@ class ChainWatcherActor(Supervised):
 
     def _report(self) -> None:
         if self.on_status is not None:
-            s = self.status
-            self.on_status(ChainStatus(**{k: getattr(s, k) for k in s.__dataclass_fields__}))
+            self.on_status(dataclasses.replace(self.status))
 
     # -- one poll ------------------------------------------------------------------------
 
@@ -391,11 +390,8 @@ class ChainWatcherActor(Supervised):
                 "chain": self.settings.name, "processed": last, "head": head})
 
     def _deposit(self, t: Transfer) -> SeenDeposit | None:
-        if t.token is None:
-            asset, chain_decimals = ETH, ETH_DECIMALS
-        else:
-            token = self.tokens[t.token.lower()]
-            asset, chain_decimals = token.symbol, token.decimals
+        asset = ETH if t.token is None else self.tokens[t.token.lower()].symbol
+        chain_decimals = self.settings.chain_decimals(asset)
         if asset not in self.decimals:
             log.error("deposit of an asset the exchange does not list",
                       extra={"asset": asset, "tx_hash": t.tx_hash})
@@ -481,14 +477,13 @@ class ChainWatcherActor(Supervised):
             max_fee = max(max_fee, int(old_max * FEE_BUMP) + 1, tip)
         tx: dict[str, Any] = {"chainId": self.node.chain_id(), "type": 2,
                               "maxFeePerGas": max_fee, "maxPriorityFeePerGas": tip}
-        token = next((t for t in self.tokens.values() if t.symbol == w.asset), None)
+        token = self.settings.token(w.asset)
+        units = amount_to_units(w.amount, self.settings.chain_decimals(w.asset))
         if token is None:
-            tx |= {"to": w.to_address, "value": amount_to_units(w.amount, ETH_DECIMALS),
-                   "gas": ETH_TRANSFER_GAS}
+            tx |= {"to": w.to_address, "value": units, "gas": ETH_TRANSFER_GAS}
         else:
             tx |= {"to": token.contract, "value": 0, "gas": self.settings.gas_limit_token,
-                   "data": self.node.token_call_data(
-                       token.contract, w.to_address, amount_to_units(w.amount, token.decimals))}
+                   "data": self.node.token_call_data(token.contract, w.to_address, units)}
         needed = tx["value"] + tx["gas"] * max_fee
         if replacing is None and self.node.balance(self.wallet.hot_address) < needed:
             # Not signed, no nonce taken: it waits, queued, until the hot wallet is refilled
@@ -550,7 +545,7 @@ class ChainWatcherActor(Supervised):
 
     def _answered(self, a: Answer) -> None:
         kind, key = a.tag
-        failed = isinstance(a.value, Unavailable | Exception)
+        failed = isinstance(a.value, BaseException)  # Unavailable, or another failure
         refused = isinstance(a.value, Rejected)
         if kind == "credit":
             address = self.pending.crediting.pop(key, None)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from decimal import Decimal
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,9 +21,8 @@ from starlette.routing import BaseRoute
 
 from excentra.actors.supervisor import Chain
 from excentra.chain.node import Node
-from excentra.chain.settings import ETH, ChainSettings
 from excentra.chain.wallet import HDWallet, resolve_mnemonic
-from excentra.db import Database, DatabaseUnavailable, migrate
+from excentra.db import DatabaseUnavailable
 from excentra.exchange import Exchange
 from excentra.http import errors
 from excentra.http.auth import Passwords, Tokens
@@ -99,58 +96,16 @@ def create_app(settings: Settings | None = None, *, passwords: Passwords | None 
 
 async def _chains(settings: Settings, node: Callable[[], Node] | None,
                   auto_poll: bool) -> list[Chain]:
-    """The configured chain (none without ``ETH_RPC_URL``), limited to the assets the
-    exchange lists.
-
-    An asset of the chain that is not in the asset registry is logged as an error and left
-    without a chain (ETH missing: no chain at all) rather than failing the start: trading
-    goes on, and the ``/deposits`` routes refuse that asset, so no user is given an address
-    for it. An admin adds the asset (``POST /api/v1/assets``) and restarts to enable it.
-    What is sent to an address for it meanwhile is not watched (the scan moves on): it
-    stays at the address, recoverable with the wallet's mnemonic.
-    """
+    """The configured chain (none without ``ETH_RPC_URL``), with its wallet. The exchange
+    leaves out, at its start, any asset of it that the asset registry does not list."""
     chain = settings.chain
     if not chain.enabled:
         return []
-    listed = await _listed_assets(settings.database_url)
-    missing = [a for a in chain.assets if a not in listed]
-    if missing:
-        log.error("chain assets not in the asset registry are left without a chain: an "
-                  "admin must add them (POST /api/v1/assets), then restart",
-                  extra={"chain": chain.name, "assets": missing})
-        if ETH in missing:
-            return []
-        chain = _without(chain, set(missing))
     phrase = await asyncio.to_thread(resolve_mnemonic, settings.wallet_mnemonic,
                                      settings.database_url)
     wallet = await asyncio.to_thread(HDWallet, phrase)  # PBKDF2: tens of milliseconds
     url = chain.rpc_url
     return [Chain(chain, wallet, node or (lambda: Node.connect(url)), auto_poll=auto_poll)]
-
-
-async def _listed_assets(database_url: str) -> set[str]:
-    """The asset registry's symbols, read before the core starts (which would start the
-    watcher with every configured asset); migrating first, as the exchange's start does,
-    makes this work on a fresh database too."""
-    db = Database(database_url or None)
-    await db.connect()
-    try:
-        await migrate(db)
-        rows = await db.fetch_all("SELECT symbol FROM assets")
-    finally:
-        await db.disconnect()
-    return {r["symbol"] for r in rows}
-
-
-def _without(chain: ChainSettings, assets: set[str]) -> ChainSettings:
-    """``chain`` without the tokens ``assets`` (and their amounts)."""
-    def keep(amounts: Mapping[str, Decimal]) -> dict[str, Decimal]:
-        return {k: v for k, v in amounts.items() if k not in assets}
-
-    return dataclasses.replace(
-        chain, tokens=tuple(t for t in chain.tokens if t.symbol not in assets),
-        min_deposit=keep(chain.min_deposit), withdrawal_fee=keep(chain.withdrawal_fee),
-        withdrawal_min=keep(chain.withdrawal_min), approval_above=keep(chain.approval_above))
 
 
 async def _start(settings: Settings, passwords: Passwords | None,

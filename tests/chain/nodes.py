@@ -26,7 +26,7 @@ from eth_typing import ChecksumAddress, HexStr
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
-from excentra.chain.devchain import ChainOps, DevChain, Sender
+from excentra.chain.devchain import BatchingChain, DevChain, Sender
 
 GANACHE_VERSION = "7.9.2"
 GANACHE_DIR_ENV = "EXCENTRA_GANACHE_DIR"
@@ -223,7 +223,7 @@ class TesterHarness(DevChain):
     """The in-process chain as a harness: DevChain already is one (``url`` is None)."""
 
 
-class GanacheHarness(ChainOps):
+class GanacheHarness(BatchingChain):
     """A harness over a running ganache node's JSON-RPC."""
 
     def __init__(self, url: str) -> None:
