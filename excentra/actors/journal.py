@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import pykka
 
 from excentra.actors.bridge import Answerable, Fence, Reply, resolve_all
-from excentra.actors.supervised import Supervised
+from excentra.actors.supervised import Supervised, close_loop
 from excentra.db import Database
 from excentra.db.journal import BalanceKey, JournalWriter
 from excentra.db.records import Writes
@@ -161,25 +161,10 @@ class JournalActor(Supervised):
 
     def setup(self) -> None:
         self.loop = asyncio.new_event_loop()
-        try:
-            self.loop.run_until_complete(self.store.open())
-        except BaseException:  # pykka calls neither on_stop nor on_failure after this
-            self.loop.close()
-            raise
+        self.loop.run_until_complete(self.store.open())
 
-    def on_stop(self) -> None:
-        self._close()
-
-    def on_failure(self, *exc: Any) -> None:
-        self._close()
-        super().on_failure(*exc)
-
-    def _close(self) -> None:
-        if self.loop is not None and not self.loop.is_closed():
-            try:
-                self.loop.run_until_complete(self.store.close())
-            finally:
-                self.loop.close()
+    def teardown(self) -> None:
+        close_loop(self.loop, self.store.close() if self.loop is not None else None)
 
     def handle(self, message: Any) -> None:
         match message:

@@ -4,8 +4,9 @@ the supervisor."""
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -40,10 +41,15 @@ class Supervised(pykka.ThreadingActor, abc.ABC):
     def setup(self) -> None:
         """Acquire what the actor needs (runs in its thread, before any message)."""
 
+    def teardown(self) -> None:
+        """Release what ``setup`` acquired: runs in the actor's thread when it stops or
+        dies (and after a ``setup`` that raised, which pykka follows with neither)."""
+
     def on_start(self) -> None:
         try:
             self.setup()
         except Exception as exc:
+            self.teardown()
             log.error("actor failed to start", extra={"actor": self.name, "error": repr(exc)})
             if self._started is not None:
                 self._started.fail(exc)
@@ -52,6 +58,9 @@ class Supervised(pykka.ThreadingActor, abc.ABC):
             raise  # pykka stops the actor
         if self._started is not None:
             self._started.resolve(self.name)
+
+    def on_stop(self) -> None:
+        self.teardown()
 
     def on_receive(self, message: Any) -> Any:
         return self.handle(message)
@@ -63,5 +72,20 @@ class Supervised(pykka.ThreadingActor, abc.ABC):
     def on_failure(self, exception_type: type[BaseException] | None,
                    exception_value: BaseException | None,
                    traceback: TracebackType | None) -> None:
+        self.teardown()
         log.error("actor died", extra={"actor": self.name, "error": repr(exception_value)})
         self._on_death(self.name, exception_value)
+
+
+def close_loop(loop: asyncio.AbstractEventLoop | None,
+               cleanup: Coroutine[Any, Any, None] | None = None) -> None:
+    """Run ``cleanup`` on an actor's private event loop, then close the loop (once)."""
+    if loop is None or loop.is_closed():
+        if cleanup is not None:
+            cleanup.close()  # never awaited: say so to Python, quietly
+        return
+    try:
+        if cleanup is not None:
+            loop.run_until_complete(cleanup)
+    finally:
+        loop.close()

@@ -56,7 +56,7 @@ from excentra.actors.custody import (
     WithdrawalSent,
 )
 from excentra.actors.ledger import Rejected
-from excentra.actors.supervised import Supervised
+from excentra.actors.supervised import Supervised, close_loop
 from excentra.chain.node import Node, NodeError, TransactionRefused, Transfer
 from excentra.chain.settings import ETH, ETH_TRANSFER_GAS, ChainSettings
 from excentra.chain.store import ChainStore, ChainWithdrawal, SeenDeposit
@@ -184,12 +184,8 @@ class ChainWatcherActor(Supervised):
         self.loop = asyncio.new_event_loop()
         self.db = Database(self._database_url)
         self.store = ChainStore(self.db, self.settings.name)
-        try:
-            self._run(self.db.connect())
-            self.blocks = self._run(self.store.blocks())
-        except BaseException:
-            self._close()
-            raise
+        self._run(self.db.connect())
+        self.blocks = self._run(self.store.blocks())
         self.node = self._make_node()
         self.sweeper = Sweeper(self.settings, self.wallet, self.node, self.store, self._run,
                                self._take_nonce)
@@ -203,22 +199,11 @@ class ChainWatcherActor(Supervised):
         if self.auto_poll:
             self.actor_ref.tell(Poll())
 
-    def on_stop(self) -> None:
-        self._close()
-
-    def on_failure(self, *exc: Any) -> None:
-        self._close()
-        super().on_failure(*exc)
-
-    def _close(self) -> None:
+    def teardown(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        if self.loop is not None and not self.loop.is_closed():
-            try:
-                if self.db is not None and self.db.is_connected:
-                    self.loop.run_until_complete(self.db.disconnect())
-            finally:
-                self.loop.close()
+        connected = self.db is not None and self.db.is_connected
+        close_loop(self.loop, self.db.disconnect() if connected and self.db else None)
 
     def _run(self, coro: Any) -> Any:
         assert self.loop is not None
