@@ -102,6 +102,9 @@ class RejectCode(StrEnum):
     rebuilt); retry (HTTP 503)."""
     ACCOUNT_SUSPENDED = "account_suspended"
     """The user is suspended: no new orders or withdrawals (cancels still work)."""
+    UNSTORABLE = "unstorable"
+    """The database refused the command's writes (a row it cannot hold, e.g. a reference to
+    a user deleted behind the exchange's back): it did not happen; retrying cannot help."""
     OUTCOME_UNKNOWN = "outcome_unknown"
     """No answer in time: the command may still commit. Retrying with the same key
     (``client_order_id``, ``Idempotency-Key``) answers with its outcome (HTTP 504)."""

@@ -79,6 +79,8 @@ REJECTIONS: dict[RejectCode, tuple[int, str]] = {
     RejectCode.ALREADY_EXISTS: (409, "Resource already exists"),
     RejectCode.UNAVAILABLE: (503, "Service temporarily unavailable, please retry"),
     RejectCode.ACCOUNT_SUSPENDED: (403, "Account suspended"),
+    RejectCode.UNSTORABLE: (422, "The request could not be stored: it refers to something "
+                                 "that no longer exists or holds data the database refuses"),
     RejectCode.OUTCOME_UNKNOWN: (504, "The request may still complete: retry with the same "
                                       "client_order_id or Idempotency-Key to learn its "
                                       "outcome"),
