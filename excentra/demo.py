@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from excentra.actors.book import InjectFault
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.db.audit import audit
 from excentra.db.state import open_levels
 from excentra.db.users import create_user

@@ -17,7 +17,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.actors.supervisor import Chain
 from excentra.chain.devchain import DevChain
 from excentra.chain.node import Node

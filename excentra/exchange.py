@@ -31,7 +31,7 @@ from typing import Any
 import pykka
 
 from excentra.actors.book import Snapshot
-from excentra.actors.bridge import Fence, Outstanding, Reply, Unavailable
+from excentra.actors.bridge import Fence, Outstanding, Rejected, Reply, Unavailable
 from excentra.actors.broadcaster import Subscriber
 from excentra.actors.custody import ReviewWithdrawal
 from excentra.actors.journal import JournalStats, Stats
@@ -42,7 +42,6 @@ from excentra.actors.ledger import (
     CancelOrder,
     Deposit,
     PlaceOrder,
-    Rejected,
     SetPairActive,
     SetSuspended,
     SettleWithdrawal,

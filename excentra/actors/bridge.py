@@ -36,6 +36,14 @@ class Unavailable(Exception):  # noqa: N818 (a condition the caller handles, lik
     code = RejectCode.UNAVAILABLE
 
 
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A command refused: nothing it would have changed was changed (an answer, not an
+    exception: the caller maps ``code`` to its reply)."""
+
+    code: RejectCode
+
+
 class Answerable(Protocol):
     """What a command carries to be answered: a ``Reply`` (a coroutine waits for it) or
     a ``Tell`` (an actor gets the answer as a message)."""

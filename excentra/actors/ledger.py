@@ -30,7 +30,7 @@ from typing import Any
 import pykka
 
 from excentra.actors.book import Cancel, Match, Settle
-from excentra.actors.bridge import Answerable, Reply, Unavailable
+from excentra.actors.bridge import Answerable, Rejected, Reply, Unavailable
 from excentra.actors.custody import Custody
 from excentra.actors.journal import Barrier, Commit
 from excentra.actors.supervised import Supervised
@@ -58,13 +58,6 @@ from excentra.ledger.clearing import Clearing, NewOrder
 
 _FINAL = (OrderStatus.FILLED, OrderStatus.CANCELLED)
 _RESTING = (OrderStatus.OPEN.value, OrderStatus.PARTIALLY_FILLED.value)
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A command refused before anything changed."""
-
-    code: RejectCode
 
 
 # -- messages -------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs
 
+from excentra.actors.bridge import Rejected
 from excentra.actors.journal import JournalStats
-from excentra.actors.ledger import Rejected
 from excentra.bench.common import key_values
 from excentra.db.users import create_user
 from excentra.engine import OrderBook, OrderType, PairSpec, Side

@@ -48,14 +48,13 @@ from typing import Any
 
 import pykka
 
-from excentra.actors.bridge import Answer, Tell
+from excentra.actors.bridge import Answer, Rejected, Tell
 from excentra.actors.custody import (
     CreditDeposit,
     ReverseDeposit,
     WithdrawalDone,
     WithdrawalSent,
 )
-from excentra.actors.ledger import Rejected
 from excentra.actors.supervised import Supervised, close_loop
 from excentra.chain.node import Node, NodeError, TransactionRefused, Transfer
 from excentra.chain.settings import ETH, ETH_TRANSFER_GAS, ChainSettings

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.db.admin import SeedPair, pairs_with_open_orders, seedable_pairs
 from excentra.engine import OrderType, PairSpec, Side
 from excentra.engine.precision import EXACT

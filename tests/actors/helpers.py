@@ -10,8 +10,8 @@ from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from excentra.actors.bridge import Rejected
 from excentra.actors.journal import Commit, Committed
-from excentra.actors.ledger import Rejected
 from excentra.db import Database
 from excentra.db.audit import audit
 from excentra.db.state import open_levels

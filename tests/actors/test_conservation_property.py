@@ -26,7 +26,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.engine import OrderType, RejectCode, Side, StpMode, TimeInForce
 from excentra.exchange import Exchange, Outcome
 from tests.actors.helpers import (

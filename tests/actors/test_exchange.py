@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.db.audit import audit
 from excentra.engine import OrderType, RejectCode, Side
 from excentra.exchange import Exchange

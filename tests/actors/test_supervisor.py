@@ -13,8 +13,8 @@ import pytest
 from excentra.actors import durable as durable_module
 from excentra.actors import supervisor as sv_module
 from excentra.actors.book import InjectFault
+from excentra.actors.bridge import Rejected
 from excentra.actors.journal import Pause, Resume
-from excentra.actors.ledger import Rejected
 from excentra.actors.supervisor import Supervisor
 from excentra.db.audit import audit
 from excentra.engine import RejectCode, Side

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.engine import OrderType, RejectCode, Side
 from excentra.ledger import FEE_ACCOUNT
 from tests.actors.helpers import assert_sound, balance, new_user, ok

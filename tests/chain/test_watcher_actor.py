@@ -49,14 +49,13 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
-from excentra.actors.bridge import Reply, Unavailable
+from excentra.actors.bridge import Rejected, Reply, Unavailable
 from excentra.actors.custody import (
     CreditDeposit,
     ReverseDeposit,
     WithdrawalDone,
     WithdrawalSent,
 )
-from excentra.actors.ledger import Rejected
 from excentra.chain.devchain import DevChain
 from excentra.chain.node import Node, Transfer
 from excentra.chain.settings import ChainSettings, Token

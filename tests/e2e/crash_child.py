@@ -22,7 +22,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.engine import OrderType, Side
 from excentra.exchange import Exchange
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.db import Database
 from excentra.db.audit import audit
 from excentra.db.users import create_user

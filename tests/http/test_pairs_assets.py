@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.engine import OrderType, RejectCode, Side
 from tests.http.conftest import Api
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.actors.supervisor import Chain
 from excentra.chain.wallet import parse_address
 from excentra.db.custody import Query, list_deposits, list_withdrawals, withdrawal_status

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.chain.watcher import ChainStatus
 from excentra.http.openapi import Media, operation, ref, schema
 from excentra.http.render import json

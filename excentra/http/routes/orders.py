@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.db.database import Row
 from excentra.db.orders import list_orders, order_by_id
 from excentra.engine import OrderType, RejectCode, Side, TimeInForce

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from excentra.actors.ledger import Rejected
+from excentra.actors.bridge import Rejected
 from excentra.db.database import Row
 from excentra.db.market import list_pairs, pair_by_symbol, set_pair_active
 from excentra.engine import RejectCode
