@@ -92,6 +92,14 @@ beyond gets an immediate 503 instead of a timeout (``MAX_PENDING_COMMANDS`` in t
 server's environment)."""
 
 
+RECOVERY_WAIT = 2.0
+"""Default of ``Exchange.recovery_wait``: seconds a command waits for a whole-core rebuild
+to finish — one arriving meanwhile, or one the rebuild answered "did not happen" — before
+it is sent (again). A rebuild takes a fraction of a second (a command the database refused,
+an actor that died of a bug), so their callers see a delay, not a 503; a rebuild that
+waits for the database to come back takes longer, and they get the 503 after this wait."""
+
+
 class Exchange:
     """Start it, call it, stop it. One per process and event loop."""
 
@@ -100,8 +108,11 @@ class Exchange:
                  reply_timeout: float = 30.0,
                  switch_interval: float | None = SWITCH_INTERVAL,
                  chains: Iterable[Chain] = (),
-                 max_pending: int = MAX_PENDING_COMMANDS) -> None:
+                 max_pending: int = MAX_PENDING_COMMANDS,
+                 recovery_wait: float = RECOVERY_WAIT) -> None:
         self.db = Database(database_url)
+        self.recovery_wait = recovery_wait
+        """See ``RECOVERY_WAIT``; 0: answer 503 at once (the raw protocol, for tests)."""
         self.max_pending = max_pending
         """Commands that may wait for an answer at once; past it, new ones are shed."""
         self.shed = 0
@@ -483,12 +494,21 @@ class Exchange:
         return outcome
 
     async def _ask(self, name: str, message: Callable[[Reply], Any],
-                   command_id: str | None = None) -> Any:
+                   command_id: str | None = None, *, again: bool = True) -> Any:
         """Send ``message`` to the actor called ``name`` and await its answer; with a
-        ``command_id`` it is a state-changing command (see ``bridge.Outstanding``)."""
+        ``command_id`` it is a state-changing command (see ``bridge.Outstanding``).
+
+        A command meets a whole-core rebuild either before it is sent (it waits for the
+        rebuild) or in flight (the rebuild answers it "did not happen", so it is sent once
+        more to the rebuilt core): either way nothing of it was done, so running it now is
+        running it once."""
+        waits = bool(command_id) and self.recovery_wait > 0
+        if self._sv.recovering and not (waits and await self._sv.recovered(
+                self.recovery_wait)):
+            return Rejected(RejectCode.UNAVAILABLE)
         actors = self._sv.actors
         target = actors.named(name) if actors is not None else None
-        if self._sv.recovering or target is None:
+        if target is None:
             return Rejected(RejectCode.UNAVAILABLE)
         reply = Reply(asyncio.get_running_loop(), self.outstanding, command_id=command_id,
                       target=name)
@@ -500,6 +520,10 @@ class Exchange:
         try:  # a command is always answered (the supervisor sees to it): no deadline
             value = await reply.wait(None if command_id else self.reply_timeout)
         except Unavailable as exc:
+            if waits and again and await self._sv.recovered(self.recovery_wait):
+                log.info("command not executed by the failed core; sent again",
+                         extra={"command_id": command_id, "error": str(exc)})
+                return await self._ask(name, message, command_id, again=False)
             log.warning("command not executed", extra={"error": str(exc)})
             return Rejected(RejectCode.UNAVAILABLE)
         if reply.batch:

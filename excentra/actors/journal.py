@@ -24,12 +24,12 @@ from typing import Any, Protocol
 
 import pykka
 
-from excentra.actors.bridge import Answerable, Fence, Reply, resolve_all
+from excentra.actors.bridge import Answerable, Fence, Rejected, Reply, resolve_all
 from excentra.actors.supervised import Supervised, close_loop
-from excentra.db import Database
+from excentra.db import Database, IntegrityError, InvalidDataError
 from excentra.db.journal import BalanceKey, JournalWriter
 from excentra.db.records import Writes
-from excentra.engine import Event
+from excentra.engine import Event, RejectCode
 from excentra.ledger import SettledTrade
 
 log = logging.getLogger("excentra.journal")
@@ -95,6 +95,18 @@ class Committed:
     at: datetime
     number: int = 0
     """The batch's number (``bridge.Fence``); increasing for the life of the process."""
+
+
+REFUSED_CONTENT = (IntegrityError, InvalidDataError, ValueError)
+"""A write failing with one of these is refused for what a command carries (a constraint,
+a value the database cannot hold; ``ValueError``: a balance the journal's mirror would see
+negative), so one command is at fault and is isolated. Anything else (the database
+unreachable, the disk full, a bug) is no command's fault: the journal dies and the
+supervisor rebuilds the core once the database works."""
+
+
+class Diverged(Exception):  # noqa: N818 (the journal's reason to die, like Unavailable)
+    """Memory holds a command the database refused: the core must be rebuilt."""
 
 
 # -- the store ------------------------------------------------------------------------------
@@ -194,26 +206,75 @@ class JournalActor(Supervised):
     def _flush(self) -> None:
         if self.paused:
             return
-        assert self.loop is not None
         while self.pending:
             batch, self.pending = (self.pending[:self.max_batch],
                                    self.pending[self.max_batch:])
-            started = time.perf_counter()
-            # A failing write raises: the actor dies, and the supervisor answers each
-            # command of this batch from what the database says (it may have committed).
-            self.loop.run_until_complete(self.store.write([c.writes for c in batch]))
-            self._account(len(batch), time.perf_counter() - started)
-            number = Fence.next_batch()
-            self._publish(batch, number)
-            answers = []
-            for c in batch:
-                if c.reply is not None:
-                    c.reply.batch = number
-                    answers.append((c.reply, c.result))
-            resolve_all(answers)
+            # A database that cannot be reached raises here: the actor dies, and the
+            # supervisor answers each command of this batch from what the database says
+            # (it may have committed).
+            written, poisoned = self._write_isolating(batch)
+            for part in written:
+                self._acknowledge(part)
+            if poisoned is not None:
+                self._refuse(poisoned, batch)
         barriers, self.barriers = self.barriers, []
         for reply in barriers:
             reply.resolve(self.stats.commands)
+
+    def _write_isolating(self, batch: list[Commit]
+                         ) -> tuple[list[list[Commit]], tuple[Commit, Exception] | None]:
+        """Write ``batch``; if the database refuses its content, write the longest prefix
+        it accepts (halving, so a few transactions, never one per command) and name the
+        first command it refuses. Returns the committed parts in order and that command.
+
+        Only a prefix may commit: the commands after a refused one were computed on
+        in-memory state that includes it (a balance it credited, a resting order it
+        placed), so they are as untrue as it is. They are left for the supervisor's
+        rebuild, which answers them "did not happen" (the facade then runs them again).
+        """
+        assert self.loop is not None
+        started = time.perf_counter()
+        try:
+            self.loop.run_until_complete(self.store.write([c.writes for c in batch]))
+        except REFUSED_CONTENT as exc:
+            if len(batch) == 1:
+                return [], (batch[0], exc)
+            half = len(batch) // 2
+            done, poisoned = self._write_isolating(batch[:half])
+            if poisoned is not None:
+                return done, poisoned
+            rest, poisoned = self._write_isolating(batch[half:])
+            return done + rest, poisoned
+        self._account(len(batch), time.perf_counter() - started)
+        return [batch], None
+
+    def _acknowledge(self, batch: list[Commit]) -> None:
+        number = Fence.next_batch()
+        self._publish(batch, number)
+        answers = []
+        for c in batch:
+            if c.reply is not None:
+                c.reply.batch = number
+                answers.append((c.reply, c.result))
+        resolve_all(answers)
+
+    def _refuse(self, poisoned: tuple[Commit, Exception], batch: list[Commit]) -> None:
+        """One command's writes were refused by the database (a row it cannot hold, e.g.
+        a reference to a user deleted behind the exchange's back): that command alone is
+        answered ``UNSTORABLE``. Memory still holds its effects, so the actor dies: the
+        supervisor rebuilds the core from the database, which never saw it, and answers
+        every command not yet written (the rest of this batch, all that is pending)
+        "did not happen" — the facade runs those again on the rebuilt core, so their
+        callers see a short delay, not an error."""
+        command, exc = poisoned
+        log.error("the database refused a command; it is refused alone",
+                  extra={"command_id": command.writes.command_id, "kind": command.writes.kind,
+                         "error": f"{type(exc).__name__}: {exc}",
+                         "not_written_after_it": len(batch) - batch.index(command) - 1
+                         + len(self.pending)})
+        if command.reply is not None:
+            command.reply.resolve(Rejected(RejectCode.UNSTORABLE))
+        raise Diverged(command.writes.command_id) from exc
 
     def _publish(self, batch: list[Commit], number: int) -> None:
         """Hand the committed batch to the broadcaster (before the acknowledgements, so

@@ -423,6 +423,15 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_DELAY_MAX)
 
+    async def recovered(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a whole-core rebuild that has begun (if
+        any) to finish; whether the core is serving now. Without a rebuild running,
+        at once: a rebuild is what a command failed by the core waits for."""
+        task = self._recovery
+        if task is not None and not task.done() and timeout > 0:
+            await asyncio.wait([task], timeout=timeout)  # never cancels the rebuild
+        return not self.recovering and self.actors is not None and not self._stopping
+
     async def wait_recovered(self) -> None:
         """Tests and the demo: wait until running recoveries have finished."""
         while True:

@@ -9,6 +9,7 @@ from excentra.db.database import (
     DatabaseError,
     DatabaseUnavailable,
     IntegrityError,
+    InvalidDataError,
     Row,
 )
 from excentra.db.migration_files import MigrationError, default_migrations_dir
@@ -35,6 +36,7 @@ __all__ = [
     "DatabaseUnavailable",
     "Dialect",
     "IntegrityError",
+    "InvalidDataError",
     "MigrationError",
     "Row",
     "as_bool",

@@ -42,6 +42,12 @@ class IntegrityError(DatabaseError):
     """A constraint rejected the write: UNIQUE, FOREIGN KEY, CHECK or NOT NULL."""
 
 
+class InvalidDataError(DatabaseError):
+    """The database refuses a value the statement carries (text it cannot hold, such as
+    NUL or a lone surrogate; a number out of its range): the content is at fault, not the
+    database, and the same statement will always fail."""
+
+
 class DatabaseUnavailable(DatabaseError):  # noqa: N818 (a condition, like IntegrityError)
     """The database cannot be reached (refused, connection lost, shutting down or
     starting up): nothing was done; retrying later may work (HTTP 503)."""
@@ -67,6 +73,12 @@ _UNAVAILABLE_ERRORS = (
     asyncpg.exceptions.TooManyConnectionsError,
 )
 _INTEGRITY_ERRORS = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+_DATA_ERRORS = (
+    sqlite3.DataError,
+    asyncpg.exceptions.DataError,  # the server's SQLSTATE class 22 (e.g. NUL in text)
+    asyncpg.exceptions._base.DataError,  # the client could not encode an argument
+    UnicodeError,  # e.g. sqlite3 encoding a lone surrogate
+)
 
 
 @contextmanager
@@ -77,6 +89,8 @@ def _translated_errors() -> Iterator[None]:
         yield
     except _INTEGRITY_ERRORS as exc:
         raise IntegrityError(str(exc)) from exc
+    except _DATA_ERRORS as exc:
+        raise InvalidDataError(str(exc)) from exc
     except _UNAVAILABLE_ERRORS as exc:
         raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
     except _DRIVER_ERRORS as exc:

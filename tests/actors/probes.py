@@ -20,7 +20,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import pykka
 
 from excentra.actors.bridge import Reply
+from excentra.db import IntegrityError
 from excentra.db.records import Writes
 from excentra.engine import Event, OrderBook, OrderType, PairSpec, Side
 from excentra.ledger import PairTerms
@@ -162,13 +163,19 @@ class FakeStore:
     ``hold()`` makes the next writes block (in the journal's thread, like a slow database)
     until ``release()``; ``fail_write`` raises from ``write`` (the transaction failed:
     nothing written), ``fail_after_write`` raises after recording the batch (it committed,
-    the acknowledgement was lost); ``fail_open`` raises from ``open``.
+    the acknowledgement was lost); ``fail_open`` raises from ``open``; a batch holding a
+    command id in ``refuse`` raises ``IntegrityError`` (the database refuses that command's
+    content: a foreign key, say), writing nothing.
     """
 
     def __init__(self, *, fail_open: Exception | None = None,
                  fail_write: Exception | None = None,
-                 fail_after_write: Exception | None = None) -> None:
+                 fail_after_write: Exception | None = None,
+                 refuse: Iterable[str] = ()) -> None:
         self.fail_open = fail_open
+        self.refuse = set(refuse)
+        self.attempts = 0
+        """Calls of ``write``, refused ones included."""
         self.fail_write = fail_write
         self.fail_after_write = fail_after_write
         self._lock = threading.Lock()
@@ -191,8 +198,12 @@ class FakeStore:
         self._writing.set()
         if not self._gate.wait(TIMEOUT):
             raise AssertionError("FakeStore: held longer than a test may take")
+        self.attempts += 1
         if self.fail_write is not None:
             raise self.fail_write
+        refused = self.refuse.intersection(w.command_id for w in batch)
+        if refused:
+            raise IntegrityError(f"test: the database refuses {sorted(refused)}")
         with self._lock:
             self._batches.append(list(batch))
         if self.fail_after_write is not None:

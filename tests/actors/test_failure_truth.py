@@ -291,6 +291,7 @@ async def test_a_journal_death_during_a_book_rebuild_rebuilds_the_core_promptly(
     journal never wrote are answered "did not happen" (not "outcome unknown" after a
     ``reply_timeout`` spent waiting)."""
     ex, sv = exchange, _sv(exchange)
+    ex.recovery_wait = 0  # the core's own answers, without the facade's re-send
     actors = sv.actors
     assert actors is not None
     user = await funded_user(ex, USDT="1000000")
@@ -314,6 +315,31 @@ async def test_a_journal_death_during_a_book_rebuild_rebuilds_the_core_promptly(
     ok(await answered(limit(ex, user, Side.BUY, "100", "0.01", BTC_USDT)))
     await _book_is_the_database(ex, BTC_USDT)
     await assert_sound(ex)
+
+
+@pytest.mark.parametrize("victim", ["ledger", "journal"])
+async def test_the_facade_runs_again_what_a_rebuild_answered_did_not_happen(
+        exchange: Exchange, victim: str) -> None:
+    """With the facade's ``recovery_wait`` (the default), a command caught in flight by
+    a whole-core rebuild, or arriving during it, is sent to the rebuilt core: its caller
+    gets an ordinary answer, and it happened exactly once."""
+    user = await funded_user(exchange, USDT="1000000")
+    exchange.recovery_wait = 10  # generous: a loaded CI machine is slow to rebuild
+    in_flight = [asyncio.create_task(limit(exchange, user, Side.BUY, str(100 + i), "0.1",
+                                           client_order_id=f"f-{i}")) for i in range(30)]
+    await asyncio.sleep(0)
+    _kill(exchange, victim)
+    during = asyncio.create_task(limit(exchange, user, Side.BUY, "99", "0.1",
+                                       client_order_id="during"))
+    outcomes = await answered(asyncio.gather(*in_flight, during), 30)
+    await recovered(exchange, recoveries=1)
+
+    results = [ok(o) for o in outcomes]
+    keys = [f"f-{i}" for i in range(30)] + ["during"]
+    stored = {cid: oid for oid, (_, _, cid) in (await _orders(exchange)).items()}
+    assert dict(zip(keys, (r["order_id"] for r in results), strict=True)) == stored
+    await _book_is_the_database(exchange, BTC_USDT)
+    await assert_sound(exchange)
 
 
 # -- c. a failed start is not invisible -----------------------------------------------------
@@ -391,6 +417,7 @@ async def test_a_journal_that_fails_to_start_leaves_nothing_open(
 async def test_a_rebuild_whose_journal_cannot_connect_is_retried_until_it_can(
         exchange: Exchange, journal_db: JournalDatabase,
         monkeypatch: pytest.MonkeyPatch) -> None:
+    exchange.recovery_wait = 0  # the core's own answers, without the facade's wait
     user = await funded_user(exchange, USDT="100000")
     acked_before = ok(await limit(exchange, user, Side.BUY, "100", "0.1",
                                   client_order_id="before"))

@@ -10,6 +10,10 @@ Protocol (its store is an in-memory fake; the broadcaster a recording probe):
         ─► only once the write returned: Committed(commands, at, number) to the
            broadcaster, then each reply ← its result, with ``reply.batch = number``
         a write that raises kills the journal (on_death) and answers nobody in its batch
+        a write refused for a command's content (IntegrityError, InvalidDataError,
+        ValueError) ─► halving: the longest prefix the database takes commits and is
+           acknowledged, the first refused command ← Rejected(UNSTORABLE), and the
+           journal dies (Diverged), answering nobody after it (the supervisor does)
     Barrier(reply)          ─► reply ← once everything received before it is written
     Pause() / Resume()      ─► hold writes back / write everything held, as one batch
     Stats(reply)            ─► reply ← JournalStats (batches, commands, sizes, ...)
@@ -31,11 +35,12 @@ import pykka
 import pytest
 import pytest_asyncio
 
-from excentra.actors.bridge import Reply
+from excentra.actors.bridge import Rejected, Reply
 from excentra.actors.journal import (
     Barrier,
     Commit,
     Committed,
+    Diverged,
     JournalActor,
     JournalStats,
     Pause,
@@ -44,6 +49,7 @@ from excentra.actors.journal import (
     UseBroadcaster,
 )
 from excentra.db.records import Writes
+from excentra.engine import RejectCode
 from tests.actors.probes import (
     Deaths,
     FakeStore,
@@ -356,3 +362,46 @@ async def test_an_unexpected_message_is_a_bug_that_kills_the_journal(rig: Rig) -
 
     assert (death.name, type(death.error)) == ("journal", TypeError)
     await eventually(lambda: rig.store.closed, "the store was not closed")
+
+
+# -- a command the database refuses ---------------------------------------------------------
+
+
+async def test_a_command_the_database_refuses_is_refused_alone_and_its_prefix_commits(
+        start: Start) -> None:
+    """The database refuses c4's content (a constraint): the commands before it commit
+    and are acknowledged (halving finds it in a few transactions, not one per command),
+    c4 alone is answered ``UNSTORABLE``, and the journal dies (``Diverged``: memory holds
+    c4's effects) leaving the commands after it unanswered — they were computed on that
+    memory, so the supervisor's rebuild answers them "did not happen"."""
+    rig = await start(FakeStore(refuse={"c4"}))
+    rig.journal.tell(Pause())
+    commits = [rig.commit(f"c{i}") for i in range(1, 9)]
+    rig.journal.tell(Resume())
+
+    death = await rig.deaths.next()
+
+    assert (death.name, type(death.error)) == ("journal", Diverged)
+    assert [await answer(reply_of(c)) for c in commits[:3]] == [
+        {"command": f"c{i}"} for i in range(1, 4)]
+    assert await answer(reply_of(commits[3])) == Rejected(RejectCode.UNSTORABLE)
+    for c in commits[4:]:
+        assert await unanswered(reply_of(c))
+    assert [cid for batch in rig.store.command_ids for cid in batch] == ["c1", "c2", "c3"]
+    assert rig.store.attempts <= 6  # 8 → 4 → 2+2 → 1+1 (+ the refused tries)
+    await rig.broadcaster.sync()
+    published = [c.writes.command_id for m in rig.broadcaster.received
+                 for c in m.commands]
+    assert published == ["c1", "c2", "c3"]  # what committed, and nothing else
+
+
+async def test_a_refused_first_command_commits_nothing(start: Start) -> None:
+    rig = await start(FakeStore(refuse={"c1"}))
+    rig.journal.tell(Pause())
+    commits = [rig.commit(f"c{i}") for i in range(1, 4)]
+    rig.journal.tell(Resume())
+
+    assert type((await rig.deaths.next()).error) is Diverged
+    assert await answer(reply_of(commits[0])) == Rejected(RejectCode.UNSTORABLE)
+    assert all([await unanswered(reply_of(c)) for c in commits[1:]])
+    assert rig.store.batches == []
