@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from excentra.db import Database, DatabaseError, IntegrityError, migrate
+from excentra.db import Database, DatabaseError, IntegrityError, InvalidDataError, migrate
 from tests.conftest import pg_server_url
 
 SYSTEM_USER = uuid.UUID("00000000-0000-0000-0000-000000000001")
@@ -191,6 +191,24 @@ async def test_execute_many_and_integrity_errors_are_translated(migrated: Databa
             "INSERT INTO balances (id, user_id, asset) VALUES (:id, :user_id, 'BTC')",
             {"id": uuid.uuid4(), "user_id": uuid.uuid4()},  # no such user: foreign key
         )
+
+
+@pytest.mark.parametrize("text", ["lone \udc80 surrogate", "nul \x00 inside"])
+async def test_a_value_the_database_cannot_hold_is_invalid_data(migrated: Database,
+                                                                text: str) -> None:
+    """What the journal isolates as one command's fault (``journal.REFUSED_CONTENT``):
+    a lone surrogate on both dialects, NUL in text on PostgreSQL (SQLite stores it)."""
+    insert = "INSERT INTO commands (command_id, kind) VALUES (:id, 'test')"
+    written = "SELECT count(*) FROM commands WHERE kind = 'test'"
+    if "\x00" in text and migrated.dialect == "sqlite":
+        await migrated.write_batches([(insert, [{"id": text}])])
+        assert await migrated.fetch_val(written) == 1
+        return
+    with pytest.raises(InvalidDataError):
+        await migrated.write_batches([(insert, [{"id": "fine"}, {"id": text}])])
+    with pytest.raises(InvalidDataError):
+        await migrated.execute(insert, {"id": text})
+    assert await migrated.fetch_val(written) == 0  # all or nothing
 
 
 async def test_driver_errors_become_database_error(database: Database) -> None:
