@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: finding the shared workload tools, reporting."""
+"""Helpers shared by the benchmarks: an external workload folder, reporting."""
 
 from __future__ import annotations
 
@@ -14,22 +14,26 @@ log = logging.getLogger("excentra.bench")
 
 
 def shared_bench_dir(explicit: str | None = None) -> Path:
-    """The shared benchmark folder (``../shared/bench`` beside the checkout).
+    """An external benchmark folder, for ``excentra bench engine --shared``.
 
-    Looked up from ``--shared``, then ``EXCENTRA_SHARED_BENCH``, then upwards from the
-    working directory and from this file.
+    Looked up from ``--shared PATH``, then ``EXCENTRA_SHARED_BENCH``, then as a
+    ``shared/bench`` folder upwards from the working directory and from this file, unless
+    ``EXCENTRA_SHARED_BENCH_SEARCH=0`` (a clean-room run: only an explicit folder counts).
     """
     candidates = [explicit, os.environ.get("EXCENTRA_SHARED_BENCH")]
-    for start in (Path.cwd(), Path(__file__).resolve()):
-        candidates += [str(p / "shared" / "bench") for p in [start, *start.parents]]
+    if os.environ.get("EXCENTRA_SHARED_BENCH_SEARCH", "1") != "0":
+        for start in (Path.cwd(), Path(__file__).resolve()):
+            candidates += [str(p / "shared" / "bench") for p in [start, *start.parents]]
     for c in candidates:
         if c and (Path(c) / "gen_workload.py").is_file():
             return Path(c)
-    raise SystemExit("cannot find the shared benchmark folder; pass --shared PATH")
+    raise SystemExit("cannot find the external benchmark folder (gen_workload.py, "
+                     "run_ref.py): pass --shared PATH or set EXCENTRA_SHARED_BENCH; "
+                     "without --shared the built-in workload needs neither")
 
 
 def run_json(args: list[str]) -> dict[str, Any]:
-    """Run a Python script of the shared folder; return the JSON of its last output line."""
+    """Run a Python script (of the external folder); return the JSON of its last line."""
     out = subprocess.run(  # noqa: S603 (our own interpreter on the shared scripts)
         [sys.executable, *args], check=True, capture_output=True, text=True
     ).stdout
