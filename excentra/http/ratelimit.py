@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import islice
 
 from starlette.requests import HTTPConnection, Request
 
@@ -48,8 +49,10 @@ DEFAULT_POLICIES: Mapping[str, Policy] = {
 """The original's policies (reference §1.13), by route name; ``candles`` (our addition)
 is limited like the other public market reads."""
 
-_MAX_KEYS = 100_000
-"""Windows kept before expired ones are swept (the original never evicted: unbounded)."""
+MAX_WINDOWS = 100_000
+"""Open windows kept per route (the original never evicted: unbounded). Past it the oldest
+open window is forgotten: its identity starts a fresh count (the price of a bound, paid
+only when more than this many identities are counted within one window)."""
 
 
 @dataclass(slots=True)
@@ -59,15 +62,27 @@ class _Window:
 
 
 class RateLimiter:
-    """In memory, per process. Not thread-safe: used from the event loop only."""
+    """In memory, per process. Not thread-safe: used from the event loop only.
+
+    Memory: per route, one window per identity seen within the route's window, at most
+    ``max_windows``. Each route's windows are kept in the order they opened (a window that
+    reopens moves to the end) and all last the route's one period, so the expired ones are
+    always at the front and are dropped from there as new ones open: O(1) amortised.
+    """
 
     def __init__(self, policies: Mapping[str, Policy],
                  trusted_proxies: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network] = (),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 max_windows: int = MAX_WINDOWS) -> None:
         self.policies = dict(policies)
         self.trusted = tuple(trusted_proxies)
         self.clock = clock
-        self._windows: dict[tuple[str, str], _Window] = {}
+        self.max_windows = max_windows
+        self._windows: dict[str, dict[str, _Window]] = {name: {} for name in self.policies}
+
+    def sizes(self) -> dict[str, int]:
+        """Open windows kept per route (each at most ``max_windows``)."""
+        return {name: len(windows) for name, windows in self._windows.items()}
 
     def check(self, request: Request, route: str, identity: str | None = None) -> None:
         """Count one request of ``identity`` (default: the client IP) on ``route``.
@@ -80,12 +95,10 @@ class RateLimiter:
             return
         who = identity if identity is not None else self.client_ip(request)
         now = self.clock()
-        key = (route, who)
-        window = self._windows.get(key)
+        windows = self._windows[route]
+        window = windows.get(who)
         if window is None or now - window.opened >= policy.window:
-            if len(self._windows) >= _MAX_KEYS:
-                self._sweep(now)
-            window = self._windows[key] = _Window(now, 0)
+            window = self._open(windows, who, now, policy.window)
         reset = max(0.0, policy.window - (now - window.opened))
         allowed = window.count < policy.limit
         if allowed:
@@ -119,8 +132,15 @@ class RateLimiter:
             return False
         return any(address in net for net in self.trusted)
 
-    def _sweep(self, now: float) -> None:
-        expired = [k for k, w in self._windows.items()
-                   if now - w.opened >= self.policies[k[0]].window]
-        for key in expired:
-            del self._windows[key]
+    def _open(self, windows: dict[str, _Window], who: str, now: float,
+              period: float) -> _Window:
+        """A fresh window for ``who``, at the end of the route's order."""
+        windows.pop(who, None)
+        for oldest in list(islice(windows, 2)):  # drop expired ones from the front
+            if now - windows[oldest].opened < period:
+                break
+            del windows[oldest]
+        while len(windows) >= self.max_windows:
+            del windows[next(iter(windows))]
+        window = windows[who] = _Window(now, 0)
+        return window

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from itertools import islice
 
 
 @dataclass
@@ -61,6 +62,7 @@ class RefreshGrace:
             return None
         self._prune()
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._rotations.pop(old_hash, None)  # at the end: the order is the expiry order
         self._rotations[old_hash] = _Rotation(future, time.monotonic() + self.seconds)
         return future
 
@@ -74,11 +76,21 @@ class RefreshGrace:
         if entry is not None and entry.successor is future:
             del self._rotations[old_hash]
 
+    def __len__(self) -> int:
+        return len(self._rotations)
+
     def _prune(self) -> None:
-        if len(self._rotations) < self.MAX_ENTRIES:
-            return
+        """Forget rotations whose grace is over, from the front (entries are kept in the
+        order they began, and all last ``seconds``, so the expired ones are there): O(1)
+        amortised. A rotation still running is kept past its grace (those waiting on it
+        must get its answer). Past ``MAX_ENTRIES`` the oldest goes regardless: a repeat of
+        it then counts as a reuse."""
         now = time.monotonic()
-        for key in [k for k, e in self._rotations.items() if e.until < now]:
-            del self._rotations[key]
-        while len(self._rotations) >= self.MAX_ENTRIES:  # all fresh: the oldest goes
-            del self._rotations[next(iter(self._rotations))]
+        rotations = self._rotations
+        for key in list(islice(rotations, 2)):
+            entry = rotations[key]
+            if entry.until >= now or not entry.successor.done():
+                break
+            del rotations[key]
+        while len(rotations) >= self.MAX_ENTRIES:
+            del rotations[next(iter(rotations))]

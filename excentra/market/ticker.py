@@ -6,6 +6,11 @@ buckets of the last 86,400 seconds, so a trade leaves it at the granularity of a
 window's edge). High and low come from monotonic deques, so a tick costs O(1) amortised
 instead of a scan of the day's trades.
 
+Memory is bounded by the window, not by the trades: at most one bucket and one entry in
+each deque per second of the window (``MAX_ENTRIES``), whatever the trade rate, and a trade
+evicts what has left the window behind it, so a pair whose ticker nobody reads does not
+keep its history.
+
 The rule: ``last_price`` is the latest trade of all time; the baseline is the latest trade
 before the window if there is one, else the window's first trade;
 ``price_change_pct = (last - baseline) / baseline × 100``, rounded half-to-even to
@@ -22,6 +27,8 @@ from excentra.engine.precision import EXACT
 
 WINDOW_SECONDS = 24 * 3600
 PCT_PLACES = Decimal("1e-8")
+MAX_ENTRIES = WINDOW_SECONDS + 1
+"""At most this many buckets, highs and lows each (one per second of the window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +81,23 @@ class Ticker24h:
             self._buckets.append(_Bucket(second, price, quantity))
         self._volume += quantity
         self.last = price
-        while self._highs and self._highs[-1][1] <= price:
-            self._highs.pop()
-        self._highs.append((second, price))
-        while self._lows and self._lows[-1][1] >= price:
-            self._lows.pop()
-        self._lows.append((second, price))
+        # A price of the same second as a higher (lower) one kept there leaves the window
+        # with it, so it can never be the high (low): one entry per second at most.
+        highs, lows = self._highs, self._lows
+        while highs and highs[-1][1] <= price:
+            highs.pop()
+        if not highs or highs[-1][0] != second:
+            highs.append((second, price))
+        while lows and lows[-1][1] >= price:
+            lows.pop()
+        if not lows or lows[-1][0] != second:
+            lows.append((second, price))
+        self._evict(second - WINDOW_SECONDS)
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        """(buckets, highs, lows) kept: each at most ``MAX_ENTRIES``."""
+        return len(self._buckets), len(self._highs), len(self._lows)
 
     def set_before(self, price: Decimal | None) -> None:
         """The latest trade before the window, when loading from storage."""
