@@ -138,8 +138,12 @@ def _serve(argv: list[str]) -> None:
     args = _serve_arguments(argv)
     _require_free_port(args.host, args.port)
     overrides = {"database_url": args.database_url} if args.database_url else {}
-    app = create_app(Settings.from_env(**overrides),
-                     startups=[_first_minute(args.host, args.port)])
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as exc:  # a bad variable: its message says which and what it wants
+        print(f"excentra serve: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    app = create_app(settings, startups=[_first_minute(args.host, args.port)])
     bind_errors = _log_uvicorn_as_json()
     server = uvicorn.Server(uvicorn.Config(
         app, host=args.host, port=args.port, lifespan="on", log_config=None,

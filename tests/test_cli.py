@@ -151,6 +151,18 @@ def test_a_bad_port_variable_is_a_usage_error(tmp_path: Path) -> None:
     assert "PORT must be a port number, got 'http'" in done.stderr
 
 
+def test_a_bad_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    port = free_port()
+    done = subprocess.run([*EXCENTRA, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env={**child_env(), "DEPOSIT_LIMITS": "BTC=lots"}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("excentra serve: configuration error: ")
+    assert "DEPOSIT_LIMITS" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
 def serve_once(tmp_path: Path) -> list[dict[str, object]]:
     """Start ``excentra serve`` in ``tmp_path``, wait until healthy, stop it; its log."""
     port = free_port()

@@ -19,6 +19,9 @@ from excentra.db.database import Database, Row
 from excentra.db.users import create_user
 
 UserId = uuid.UUID | str
+SYSTEM_ROLE = "system"
+"""The role of the exchange's own accounts (the seeding market maker, the fee account):
+they hold money but are not users: no login, not listed or counted as users."""
 
 USER_TYPES: dict[str, Any] = {"id": uuid.UUID, "is_suspended": bool,
                               "created_at": datetime, "updated_at": datetime}
@@ -95,11 +98,12 @@ async def update_profile(db: Database, user_id: UserId, *, username: str | None 
 
 
 async def set_role(db: Database, user_id: UserId, role: str) -> Row | None:
-    """The updated user row, or ``None`` for an unknown id."""
+    """The updated user row, or ``None`` for an unknown id or a system account (the market
+    maker, the fee account: not users, their role never changes)."""
     return await db.fetch_one(
-        f"UPDATE users SET role = :role, updated_at = :now WHERE id = :id "  # noqa: S608
-        f"RETURNING {_USER_COLUMNS}", {"id": _id(user_id), "role": role, "now": now()},
-        types=USER_TYPES)
+        f"UPDATE users SET role = :role, updated_at = :now "  # noqa: S608
+        f"WHERE id = :id AND role <> '{SYSTEM_ROLE}' RETURNING {_USER_COLUMNS}",
+        {"id": _id(user_id), "role": role, "now": now()}, types=USER_TYPES)
 
 
 async def set_role_by_email(db: Database, email: str, role: str) -> bool:
@@ -112,9 +116,9 @@ async def set_role_by_email(db: Database, email: str, role: str) -> bool:
 
 async def set_suspended(db: Database, user_id: UserId, suspended: bool | None) -> Row | None:
     """Set the flag, or toggle it when ``suspended`` is ``None`` (the original frontend
-    sends no body). The updated row, or ``None`` for an unknown id.
+    sends no body). The updated row, or ``None`` for an unknown id or a system account.
 
-    Refresh tokens are left alone: the caller revokes them (``revoke_refresh_tokens``)
+    Refresh tokens are left alone: the caller revokes them (``expire_refresh_tokens``)
     together with updating the in-memory suspended set.
     """
     flag = "NOT is_suspended" if suspended is None else ":flag"
@@ -122,8 +126,9 @@ async def set_suspended(db: Database, user_id: UserId, suspended: bool | None) -
     if suspended is not None:
         values["flag"] = suspended
     return await db.fetch_one(
-        f"UPDATE users SET is_suspended = {flag}, updated_at = :now WHERE id = :id "  # noqa: S608
-        f"RETURNING {_USER_COLUMNS}", values, types=USER_TYPES)
+        f"UPDATE users SET is_suspended = {flag}, updated_at = :now "  # noqa: S608
+        f"WHERE id = :id AND role <> '{SYSTEM_ROLE}' RETURNING {_USER_COLUMNS}", values,
+        types=USER_TYPES)
 
 
 # -- refresh tokens -------------------------------------------------------------------------
@@ -167,6 +172,16 @@ async def delete_refresh_token(db: Database, token_id: uuid.UUID) -> None:
     await db.execute("DELETE FROM refresh_tokens WHERE id = :id", {"id": token_id})
 
 
+async def expire_refresh_tokens(db: Database, user_id: UserId) -> None:
+    """End every session of a user being suspended: its tokens expire now (they can never
+    refresh again) but are kept while it stays suspended, so presenting one is answered
+    ``Account suspended`` (403), not as an unknown token (``sweep_expired_tokens``)."""
+    moment = now()
+    await db.execute("UPDATE refresh_tokens SET expires_at = :now "
+                     "WHERE user_id = :user_id AND expires_at > :now",
+                     {"user_id": _id(user_id), "now": moment})
+
+
 async def revoke_refresh_tokens(db: Database, user_id: UserId) -> None:
     """Delete all of the user's refresh tokens (every session must log in again)."""
     await db.execute("DELETE FROM refresh_tokens WHERE user_id = :user_id",
@@ -175,9 +190,11 @@ async def revoke_refresh_tokens(db: Database, user_id: UserId) -> None:
 
 async def sweep_expired_tokens(db: Database) -> None:
     """Delete expired refresh and password-reset tokens (housekeeping only: expired rows
-    are refused anyway)."""
+    are refused anyway), except a suspended user's (``expire_refresh_tokens``)."""
     moment = {"now": now()}
-    await db.execute("DELETE FROM refresh_tokens WHERE expires_at < :now", moment)
+    # A suspended user's expired tokens stay until the suspension ends: they say why.
+    await db.execute("DELETE FROM refresh_tokens WHERE expires_at < :now AND user_id NOT IN "
+                     "(SELECT id FROM users WHERE is_suspended = :yes)", {**moment, "yes": True})
     await db.execute("DELETE FROM password_reset_tokens WHERE expires_at < :now", moment)
 
 

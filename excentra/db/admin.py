@@ -14,21 +14,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from excentra.db.accounts import USER_TYPES
+from excentra.db.accounts import SYSTEM_ROLE, USER_TYPES
 from excentra.db.database import Database, Row
 from excentra.engine.precision import EXACT
 
 _USER_COLUMNS = "id, email, role, username, is_suspended, created_at, updated_at"
+_USERS_ONLY = f"WHERE role <> '{SYSTEM_ROLE}'"
+"""The users the admin pages list and count: system accounts hold money but are not users."""
 
 
 async def users_page(db: Database, *, page: int, limit: int, descending: bool
                      ) -> tuple[list[Row], dict[uuid.UUID, list[Row]], int]:
-    """One page of all users (system accounts included) by creation time, each user's
-    balance rows, and the total number of users."""
+    """One page of the users (system accounts left out: they are not users) by creation
+    time, each user's balance rows, and the total number of users."""
     direction = "DESC" if descending else "ASC"
-    total = await db.fetch_val("SELECT COUNT(*) FROM users", as_type=int)
+    total = await db.fetch_val(f"SELECT COUNT(*) FROM users {_USERS_ONLY}",  # noqa: S608
+                               as_type=int)
     users = await db.fetch_all(
-        f"SELECT {_USER_COLUMNS} FROM users "  # noqa: S608 (constant fragments only)
+        f"SELECT {_USER_COLUMNS} FROM users {_USERS_ONLY} "  # noqa: S608 (constants only)
         f"ORDER BY created_at {direction}, id {direction} LIMIT :limit OFFSET :offset",
         {"limit": limit, "offset": (page - 1) * limit}, types=USER_TYPES)
     return users, await _balances_of([u["id"] for u in users], db), int(total or 0)
@@ -57,7 +60,9 @@ class Counts:
 
 
 async def counts(db: Database) -> Counts:
-    users = await db.fetch_val("SELECT COUNT(*) FROM users", as_type=int)
+    """Users (not system accounts) and trades."""
+    users = await db.fetch_val(f"SELECT COUNT(*) FROM users {_USERS_ONLY}",  # noqa: S608
+                               as_type=int)
     trades = await db.fetch_val("SELECT COUNT(*) FROM trades", as_type=int)
     return Counts(int(users or 0), int(trades or 0))
 

@@ -28,12 +28,15 @@ from starlette.requests import Request
 
 from excentra.db.accounts import role_of
 from excentra.http.config import ACCESS_TOKEN_TTL
-from excentra.http.errors import forbidden, unauthorized
+from excentra.http.errors import ApiError, forbidden, unauthorized
 
 LEEWAY = 60
 """Seconds of clock skew accepted on ``exp`` (the original's library default)."""
 SESSION_INVALID = "Session invalid, please log in again"
 """A valid token whose user no longer exists."""
+USER_GONE = "The token's user no longer exists"
+TOKEN_EXPIRED = "The access token expired"  # noqa: S105 (a message, not a secret)
+TOKEN_INVALID = "The access token is malformed, wrongly signed or lacks a claim"  # noqa: S105
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,16 @@ class Tokens:
             listener(str(user_id), role)
         claims = {"user_id": str(user_id), "role": role, "exp": int(time.time()) + self.ttl}
         return jwt.encode(claims, self._secret, algorithm="HS256", headers={"typ": "JWT"})
+
+    def problem(self, token: str) -> str:
+        """Why ``decode`` refused ``token``, for the 401's ``WWW-Authenticate``."""
+        try:
+            jwt.decode(token, self._secret, algorithms=["HS256"], leeway=LEEWAY)
+        except jwt.ExpiredSignatureError:
+            return TOKEN_EXPIRED
+        except jwt.PyJWTError:
+            pass
+        return TOKEN_INVALID
 
     def decode(self, token: str) -> Principal | None:
         known = self._verified.get(token)
@@ -143,29 +156,45 @@ class Passwords:
             return False
 
 
+def challenge(message: str, error: str | None = None, description: str = "") -> ApiError:
+    """A 401 with the original's ``message`` and RFC 6750's ``WWW-Authenticate``: no error
+    code when no bearer token was offered (§3.1), else ``error`` and why."""
+    value = "Bearer" if error is None else (f'Bearer error="{error}", '
+                                            f'error_description="{description}"')
+    return unauthorized(message, {"WWW-Authenticate": value})
+
+
 def bearer(request: Request) -> str:
     header = request.headers.get("authorization")
     if header is None:
-        raise unauthorized("No authorization header")
+        raise challenge("No authorization header")
     if not header.isascii() or not header.isprintable():
-        raise unauthorized("Invalid Header value")
+        raise challenge("Invalid Header value", "invalid_request",
+                        "The Authorization header must be printable ASCII")
     scheme, space, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not space:  # schemes are case-insensitive (RFC 9110)
-        raise unauthorized("Invalid Bearer token")
+    if scheme.lower() != "bearer":  # schemes are case-insensitive (RFC 9110)
+        raise challenge("Invalid Bearer token")  # another scheme: no bearer token offered
+    if not space:
+        raise challenge("Invalid Bearer token", "invalid_request", "No token after Bearer")
     return token
+
+
+def _claimed(request: Request) -> Principal:
+    """The token's claims (not yet checked against the current role); 401 otherwise."""
+    tokens: Tokens = request.state.services.tokens
+    token = bearer(request)
+    claimed = tokens.decode(token)
+    if claimed is None:
+        raise challenge("User not logged in", "invalid_token", tokens.problem(token))
+    return claimed
 
 
 def require_user(request: Request) -> Principal:
     """The caller of a ``user`` route, with its current role (``UserRoles.current``); 401
     with the original's messages otherwise, and for a user that no longer exists."""
-    services = request.state.services
-    tokens: Tokens = services.tokens
-    claimed = tokens.decode(bearer(request))
-    if claimed is None:
-        raise unauthorized("User not logged in")
-    principal: Principal | None = services.roles.current(claimed)
+    principal: Principal | None = request.state.services.roles.current(_claimed(request))
     if principal is None:
-        raise unauthorized(SESSION_INVALID)
+        raise challenge(SESSION_INVALID, "invalid_token", USER_GONE)
     return principal
 
 
@@ -182,10 +211,7 @@ async def require_admin_now(request: Request) -> Principal:
     demotion or deletion made by another process (``excentra users promote``, SQL) counts
     at once there, and from then on everywhere."""
     services = request.state.services
-    tokens: Tokens = services.tokens
-    claimed = tokens.decode(bearer(request))
-    if claimed is None:
-        raise unauthorized("User not logged in")
+    claimed = _claimed(request)
     services.roles.set(claimed.user_id, await role_of(services.db, claimed.user_id))
     return require_admin(request)
 

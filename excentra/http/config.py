@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from excentra.chain.settings import ChainSettings
@@ -23,6 +25,12 @@ ACCESS_TOKEN_TTL = 15 * 60
 """Seconds an access token lives (the original's 15 minutes)."""
 REFRESH_TOKEN_TTL = 7 * 24 * 3600
 RESET_TOKEN_TTL = 15 * 60
+DEFAULT_DEPOSIT_LIMITS = {"USDT": Decimal(1000), "BTC": Decimal("0.05"), "ETH": Decimal("0.5"),
+                          "SOL": Decimal(5)}
+"""The original's per-request caps on ``POST /balances/deposit`` (its frontend repeats
+them)."""
+_ASSET = re.compile(r"[A-Z0-9]{1,10}")
+_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,10 @@ class Settings:
     max_pending_commands: int = 4000
     """``MAX_PENDING_COMMANDS``: commands that may wait for the core at once; past it new
     ones are answered 503 at once (load shedding; ``excentra.exchange``)."""
+    deposit_limits: Mapping[str, Decimal] = field(
+        default_factory=lambda: dict(DEFAULT_DEPOSIT_LIMITS))
+    """``DEPOSIT_LIMITS``: the most one simulated deposit (``POST /balances/deposit``) may
+    credit, per asset; an asset not listed has no cap (``parse_deposit_limits``)."""
     ws_max_connections_per_ip: int = 64
     """``WS_MAX_CONNECTIONS_PER_IP``: WebSocket connections one client address may hold at
     once (behind a trusted proxy, the forwarded address); one more is closed with 1008."""
@@ -81,6 +93,7 @@ class Settings:
             "cookie_samesite": samesite,
             "seed_book": env.get("SEED_BOOK", "1").lower() not in ("0", "false", "no"),
             "rate_limits": parse_rate_limits(env.get("RATE_LIMITS", "")),
+            "deposit_limits": parse_deposit_limits(env.get("DEPOSIT_LIMITS")),
             "chain": ChainSettings.from_env(env),
             "wallet_mnemonic": env.get("WALLET_MNEMONIC", ""),
         }
@@ -129,6 +142,29 @@ def parse_rate_limits(text: str) -> dict[str, Policy]:
                              f"NAME one of {', '.join(DEFAULT_POLICIES)}")
         policies[name.strip()] = Policy(int(limit), int(window))
     return policies
+
+
+def parse_deposit_limits(text: str | None) -> dict[str, Decimal]:
+    """``DEPOSIT_LIMITS``: unset or blank, the original's caps (``DEFAULT_DEPOSIT_LIMITS``);
+    ``none``, no cap at all; else ``ASSET=AMOUNT`` items (``"USDT=1000, BTC=0.05"``) that
+    replace the defaults whole: an asset not listed has no cap. Strict: an asset is 1 to
+    10 upper-case letters or digits, listed once; an amount is a plain positive decimal."""
+    if text is None or not text.strip():
+        return dict(DEFAULT_DEPOSIT_LIMITS)
+    if text.strip().lower() == "none":
+        return {}
+    limits: dict[str, Decimal] = {}
+    for item in (part.strip() for part in text.split(",")):
+        asset, sep, amount = (p.strip() for p in item.partition("="))
+        if not (sep and _ASSET.fullmatch(asset) and _AMOUNT.fullmatch(amount)
+                and Decimal(amount) > 0):
+            raise ValueError(f"DEPOSIT_LIMITS item {item!r}: expected ASSET=AMOUNT (e.g. "
+                             f"USDT=1000) with an upper-case asset code and a positive "
+                             f"decimal amount, or 'none' for no caps")
+        if asset in limits:
+            raise ValueError(f"DEPOSIT_LIMITS names {asset} twice")
+        limits[asset] = Decimal(amount)
+    return limits
 
 
 def resolve_secret(settings: Settings) -> str:

@@ -32,8 +32,8 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
-def unauthorized(message: str) -> ApiError:
-    return ApiError(401, message)
+def unauthorized(message: str, headers: Mapping[str, str] | None = None) -> ApiError:
+    return ApiError(401, message, headers)
 
 
 def forbidden(message: str) -> ApiError:

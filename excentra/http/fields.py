@@ -36,6 +36,9 @@ MAX_MAGNITUDE = Decimal(10) ** 15
 DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 """The one form of a decimal string, in the schema and on the server: ASCII digits only
 (Python's ``\\d`` and ``Decimal`` also take Arabic-Indic and other digits)."""
+POSITIVE_DECIMAL_PATTERN = r"^(0*[1-9][0-9]*(\.[0-9]+)?|0+\.[0-9]*[1-9][0-9]*)$"
+"""``DECIMAL_PATTERN`` for an amount that must be above zero (the routes refuse the rest
+with their own 400 messages, e.g. ``Amount must be greater than zero``)."""
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _NUMBERISH = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
                         r"|\s*[+-]?(nan|inf|infinity|snan)\s*", re.IGNORECASE)
@@ -124,14 +127,19 @@ def string(max_length: int | None = None, *, nullable: bool = False, description
     return Prop(schema, parse, nullable, description)
 
 
-def decimal(*, nullable: bool = False, description: str = "") -> Prop:
-    """A decimal given as a JSON string (preferred) or number; returned as ``Decimal``."""
+def decimal(*, nullable: bool = False, description: str = "",
+            positive: bool = False) -> Prop:
+    """A decimal given as a JSON string (preferred) or number; returned as ``Decimal``.
+    ``positive``: the schema says it must be above zero (the route checks it itself)."""
     rule = ("A string of ASCII digits with an optional leading '-' and an optional '.' "
             "followed by digits (no '+', spaces, exponent, NaN or Infinity), or a JSON "
             "number written without an exponent")
-    return Prop({"type": ["string", "number"], "pattern": DECIMAL_PATTERN,
-                 "examples": ["0.5"]}, parse_decimal, nullable,
-                f"{description}. {rule}" if description else rule)
+    schema: dict[str, Any] = {"type": ["string", "number"], "pattern": DECIMAL_PATTERN,
+                              "examples": ["0.5"]}
+    if positive:
+        schema.update(pattern=POSITIVE_DECIMAL_PATTERN, exclusiveMinimum=0)
+        rule += "; greater than zero"
+    return Prop(schema, parse_decimal, nullable, f"{description}. {rule}" if description else rule)
 
 
 @dataclass(frozen=True)
@@ -286,7 +294,8 @@ async def read_body(request: Request) -> bytes:
 
 @dataclass(frozen=True)
 class Param:
-    """A query (or path) parameter: its OpenAPI entry and its parser (400 on bad input)."""
+    """A query, path or header parameter: its OpenAPI entry and its parser (400 on bad
+    input)."""
 
     name: str
     schema: dict[str, Any]
@@ -294,9 +303,12 @@ class Param:
     default: Any = None
     description: str = ""
     location: str = "query"
+    required: bool = False
+    """A query or header parameter the route needs (a path parameter always is)."""
 
     def get(self, request: Request) -> Any:
-        source = request.path_params if self.location == "path" else request.query_params
+        source = {"path": request.path_params, "header": request.headers
+                  }.get(self.location, request.query_params)
         raw = source.get(self.name)
         if raw is None:
             return self.default
@@ -307,7 +319,8 @@ class Param:
                               ) from None
 
     def spec(self) -> dict[str, Any]:
-        return {"name": self.name, "in": self.location, "required": self.location == "path",
+        return {"name": self.name, "in": self.location,
+                "required": self.required or self.location == "path",
                 "description": self.description, "schema": self.schema}
 
 
@@ -338,8 +351,8 @@ def choice_param(name: str, values: Sequence[str], default: str | None,
 
 
 def text_param(name: str, description: str = "", location: str = "query",
-               max_length: int = 200, *,
-               route_rules: Mapping[str, Any] | None = None) -> Param:
+               max_length: int = 200, *, route_rules: Mapping[str, Any] | None = None,
+               required: bool = False) -> Param:
     """A string parameter under the text rule and ``max_length`` (400); ``route_rules`` as
     in :func:`string` (the route enforces them)."""
     def parse(text: str) -> str:
@@ -354,7 +367,30 @@ def text_param(name: str, description: str = "", location: str = "query",
                               "maxLength": max_length, **(route_rules or {})}
     rule = f"Text: {TEXT_RULE}."
     return Param(name, schema, parse, None, f"{description}. {rule}" if description else rule,
-                 location)
+                 location, required)
+
+
+def status_list_param(values: Sequence[str], description: str = "") -> Param:
+    """``status``: one of ``values`` or a comma-separated list of them, in any case, with
+    spaces around items and empty items ignored → the tuple of them (``()``: no filter);
+    400 ``unknown status: X`` otherwise. The pattern says exactly that."""
+    def parse(text: str) -> tuple[str, ...]:
+        problem = text_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        wanted = tuple(s.strip(" ") for s in text.split(",") if s.strip(" "))
+        for s in wanted:
+            if not s.isascii() or s.lower() not in values:  # "\u212a".lower() is "k"
+                raise bad_request(f"unknown status: {s[:40]}")
+        return tuple(s.lower() for s in wanted)
+
+    def any_case(value: str) -> str:
+        return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in value)
+
+    item = f" *({'|'.join(any_case(v) for v in values)})? *"
+    listed = ", ".join(values)
+    return Param("status", {"type": "string", "pattern": f"^{item}(,{item})*$"}, parse, (),
+                 f"{description}A status or comma-separated list of: {listed}")
 
 
 def uuid_param(name: str, description: str = "") -> Param:
@@ -365,6 +401,24 @@ def uuid_param(name: str, description: str = "") -> Param:
             raise ValueError(f"not a UUID: {text[:40]!r}") from None
 
     return Param(name, {"type": "string", "format": "uuid"}, parse, None, description, "path")
+
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def _idempotency_key(text: str) -> str:
+    if not 0 < len(text) <= MAX_IDEMPOTENCY_KEY or not all("!" <= c <= "~" for c in text):
+        raise ValueError(f"expected 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters")
+    return text
+
+
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY,
+                        "pattern": "^[!-~]+$"},
+    _idempotency_key, None,
+    "Your key for this request: a retry with the same key returns the first outcome and "
+    "never moves the money twice (1 to 200 visible ASCII characters)", "header")
+"""The header that makes a money movement safe to retry (deposit, withdrawals)."""
 
 
 PAGE = int_param("page", 1, 1, 1_000_000, "Page number, from 1")

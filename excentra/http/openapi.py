@@ -8,11 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from starlette.routing import BaseRoute, Route
 
 from excentra.http.fields import Body, Param
+
+if TYPE_CHECKING:
+    from excentra.http.config import Settings
 
 Access = Literal["public", "user", "admin"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,6 +31,13 @@ _DESCRIPTIONS = {
     422: "Request does not fit the schema, or cannot be processed", 429: "Rate limited",
     503: "Temporarily unavailable",
 }
+
+
+_CHALLENGE = {"required": True, "schema": {"type": "string"},
+              "description": "RFC 6750: `Bearer` when no bearer token was sent; "
+                             "`Bearer error=\"invalid_token\", error_description=\"...\"` "
+                             "when it is expired or invalid (`invalid_request` when the "
+                             "header is malformed)"}
 
 
 def schema(name: str, definition: dict[str, Any]) -> str:
@@ -52,7 +62,19 @@ class Media:
     schema: dict[str, Any]
 
 
-ResponseBody: TypeAlias = str | dict[str, Any] | Media | None
+Text: TypeAlias = "str | Callable[[Settings], str]"
+"""A description, fixed or written from the server's settings (e.g. its configured caps)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A response with its own description (else the status's usual one)."""
+
+    body: str | dict[str, Any] | Media | None
+    description: Text
+
+
+ResponseBody: TypeAlias = str | dict[str, Any] | Media | Reply | None
 
 
 schema(ERROR, {"type": "object", "required": ["error"],
@@ -68,17 +90,19 @@ class Operation:
     body: Body | None = None
     params: tuple[Param, ...] = ()
     responses: Mapping[int, ResponseBody] = field(default_factory=dict)
-    """Status → a schema name, an inline JSON schema, ``Media``, or ``None`` (no body)."""
+    """Status → a schema name, an inline JSON schema, ``Media``, a ``Reply``, or ``None``
+    (no body)."""
     rate_limited: bool = False
+    description: Text = ""
 
 
 def operation(operation_id: str, tag: str, summary: str, *, access: Access = "public",
               body: Body | None = None, params: Iterable[Param] = (),
               responses: Mapping[int, ResponseBody] | None = None,
-              rate_limited: bool = False) -> Callable[[F], F]:
+              rate_limited: bool = False, description: Text = "") -> Callable[[F], F]:
     """Attach the OpenAPI description of an endpoint to its function."""
     op = Operation(operation_id, tag, summary, access, body, tuple(params),
-                   dict(responses or {}), rate_limited)
+                   dict(responses or {}), rate_limited, description)
 
     def attach(fn: F) -> F:
         fn.__openapi__ = op  # type: ignore[attr-defined]
@@ -102,8 +126,15 @@ def _errors(op: Operation) -> dict[int, ResponseBody]:
     return implied
 
 
-def _response(status: int, body: ResponseBody) -> dict[str, Any]:
-    out: dict[str, Any] = {"description": _DESCRIPTIONS.get(status, "Response")}
+def _text(text: Text, settings: Settings) -> str:
+    return text if isinstance(text, str) else text(settings)
+
+
+def _response(status: int, body: ResponseBody, settings: Settings) -> dict[str, Any]:
+    description = _DESCRIPTIONS.get(status, "Response")
+    if isinstance(body, Reply):
+        description, body = _text(body.description, settings), body.body
+    out: dict[str, Any] = {"description": description}
     if isinstance(body, Media):
         out["content"] = {body.media_type: {"schema": body.schema}}
     elif body is not None:
@@ -116,9 +147,11 @@ def _path_of(route: Route) -> str:
     return re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
 
 
-def _operation_doc(op: Operation) -> dict[str, Any]:
+def _operation_doc(op: Operation, settings: Settings) -> dict[str, Any]:
     doc: dict[str, Any] = {"operationId": op.operation_id, "tags": [op.tag],
                            "summary": op.summary}
+    if op.description:
+        doc["description"] = _text(op.description, settings)
     if op.params:
         doc["parameters"] = [p.spec() for p in op.params]
     if op.body is not None:
@@ -128,11 +161,17 @@ def _operation_doc(op: Operation) -> dict[str, Any]:
     if op.access != "public":
         doc["security"] = [{"bearer_auth": []}]
     responses = {**_errors(op), **op.responses}
-    doc["responses"] = {str(s): _response(s, b) for s, b in sorted(responses.items())}
+    doc["responses"] = {str(s): _response(s, b, settings)
+                        for s, b in sorted(responses.items())}
+    if op.access != "public":
+        doc["responses"]["401"]["headers"] = {"WWW-Authenticate": _CHALLENGE}
     return doc
 
 
-def document(routes: Iterable[BaseRoute], *, version: str) -> dict[str, Any]:
+def document(routes: Iterable[BaseRoute], *, version: str, settings: Settings
+             ) -> dict[str, Any]:
+    """The document for these routes; ``settings`` fill the descriptions that depend on
+    configuration."""
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if not isinstance(route, Route):
@@ -141,7 +180,8 @@ def document(routes: Iterable[BaseRoute], *, version: str) -> dict[str, Any]:
         if op is None:
             continue
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(_path_of(route), {})[method.lower()] = _operation_doc(op)
+            paths.setdefault(_path_of(route), {})[method.lower()] = _operation_doc(op,
+                                                                                   settings)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Excentra", "version": version,

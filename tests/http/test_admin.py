@@ -18,7 +18,6 @@ pytestmark = pytest.mark.asyncio
 
 D = Decimal
 SYSTEM = "00000000-0000-0000-0000-000000000001"
-FEES = "00000000-0000-0000-0000-000000000002"
 UNKNOWN = "5f0c7a52-3f41-4b1e-9a51-0d7c2bd1e0aa"
 NO_PERMISSION = "You do not have permission to perform this action."
 INVALID_REFRESH = "Invalid or expired refresh token, please log in again"
@@ -63,23 +62,20 @@ async def test_every_admin_route_wants_an_admin_token(api: Api) -> None:
 
 
 async def test_users_page_lists_everyone_with_balances(api: Api) -> None:
-    headers = await admin(api)
+    admin_id, headers = await api.user(role="admin")
     await asyncio.sleep(0.002)  # created_at has millisecond resolution: "newest" must be one
     funded_id, _ = await api.funded(USDT="1000", BTC="0.05")
     r = await api.client.get("/api/v1/admin/users", headers=headers,
-                             params={"order": "asc", "limit": 2})
+                             params={"order": "asc", "limit": 1})
     assert r.status_code == 200, r.text
     page = r.json()
-    assert (page["page"], page["limit"], page["total"]) == (1, 2, 4)  # system, fees, 2 made
-    system, fees = page["data"]
-    assert (system["id"], system["email"], system["role"], system["is_suspended"],
-            system["username"]) == (SYSTEM, "system@excentra.com", "system", False, None)
-    assert {b["asset"]: (D(b["available"]), D(b["held"])) for b in system["balances"]} == {
-        "BTC": (D(1_000_000), 0), "ETH": (D(1_000_000), 0), "SOL": (D(1_000_000), 0),
-        "USDT": (D(1_000_000_000), 0)}
-    assert fees["id"] == FEES
-    assert set(system) == {"id", "email", "role", "username", "is_suspended", "created_at",
-                           "updated_at", "balances"}
+    # the 2 made; the system accounts (market maker, fees) are not users (issue 13)
+    assert (page["page"], page["limit"], page["total"]) == (1, 1, 2)
+    (first,) = page["data"]
+    assert (first["id"], first["role"], first["is_suspended"], first["username"],
+            first["balances"]) == (admin_id, "admin", False, None, [])
+    assert set(first) == {"id", "email", "role", "username", "is_suspended", "created_at",
+                          "updated_at", "balances"}
     r = await api.client.get("/api/v1/admin/users", headers=headers)  # default: newest first
     newest = r.json()["data"][0]
     assert newest["id"] == funded_id
@@ -87,8 +83,8 @@ async def test_users_page_lists_everyone_with_balances(api: Api) -> None:
         ("BTC", D("0.05"), 0), ("USDT", D(1000), 0)]
     assert r.json()["data"][1]["balances"] == []  # the admin: no balance rows
     r = await api.client.get("/api/v1/admin/users", headers=headers,
-                             params={"order": "asc", "limit": 2, "page": 3})
-    assert (r.json()["data"], r.json()["total"]) == ([], 4)
+                             params={"order": "asc", "limit": 2, "page": 2})
+    assert (r.json()["data"], r.json()["total"]) == ([], 2)
     for bad in ({"limit": 0}, {"page": 0}, {"order": "up"}):
         r = await api.client.get("/api/v1/admin/users", headers=headers, params=bad)
         assert r.status_code == 400, bad
@@ -113,7 +109,7 @@ async def test_suspension_is_enforced_toggled_and_revokes_sessions(api: Api) -> 
     assert r.status_code == 200, r.text  # no body at all: toggles
     assert (r.json()["id"], r.json()["is_suspended"]) == (user_id, True)
     assert api.services.suspended.contains(user_id)
-    assert await _refresh_tokens(api, user_id) == 0
+    assert await _live_refresh_tokens(api, user_id) == 0  # expired, kept while suspended
 
     r = await api.client.post("/api/v1/orders", headers=user, json={
         "symbol": "BTC/USDT", "side": "buy", "order_type": "limit", "price": "10",
@@ -122,8 +118,8 @@ async def test_suspension_is_enforced_toggled_and_revokes_sessions(api: Api) -> 
     r = await api.client.post("/api/v1/balances/deposit", headers=user,
                               json={"asset": "USDT", "amount": "1"})
     assert (r.status_code, r.json()) == (403, {"error": "Account suspended"})
-    r = await api.client.post("/api/v1/auth/refresh")  # the session's cookie: revoked
-    assert (r.status_code, r.json()) == (401, {"error": INVALID_REFRESH})
+    r = await api.client.post("/api/v1/auth/refresh")  # the session's cookie: revoked, and
+    assert (r.status_code, r.json()) == (403, {"error": "Account suspended"})  # says why
     r = await api.client.post("/api/v1/auth/login", json={"email": "trader@example.com",
                                                           "password": "password123"})
     assert (r.status_code, r.json()) == (403, {"error": "Account suspended"})
@@ -150,6 +146,13 @@ async def test_suspension_is_enforced_toggled_and_revokes_sessions(api: Api) -> 
     r = await api.client.patch(f"/api/v1/admin/users/{user_id}/suspend", headers=headers,
                                json={})
     assert r.json()["is_suspended"] is True
+
+
+async def _live_refresh_tokens(api: Api, user_id: str) -> int:
+    count = await api.services.db.fetch_val(
+        "SELECT COUNT(*) FROM refresh_tokens WHERE user_id = :u AND expires_at > :now",
+        {"u": uuid.UUID(user_id), "now": datetime.now(UTC)}, as_type=int)
+    return int(count)
 
 
 async def _refresh_tokens(api: Api, user_id: str) -> int:
@@ -189,14 +192,14 @@ async def test_role_change(api: Api) -> None:
     assert r.status_code == 200
     r = await api.client.get("/api/v1/users/me", headers=user)
     assert r.json()["role"] == "admin"
-    for role in ("system", "user"):
-        r = await api.client.patch(f"/api/v1/admin/users/{user_id}/role", headers=headers,
-                                   json={"role": role})
-        assert (r.status_code, r.json()["role"]) == (200, role)
+    r = await api.client.patch(f"/api/v1/admin/users/{user_id}/role", headers=headers,
+                               json={"role": "user"})
+    assert (r.status_code, r.json()["role"]) == (200, "user")
     r = await api.client.patch(f"/api/v1/admin/users/{UNKNOWN}/role", headers=headers,
                                json={"role": "admin"})
     assert (r.status_code, r.json()) == (404, {"error": f"User `{UNKNOWN}` not found"})
-    for bad in ({"role": "root"}, {}, {"role": None}):
+    # "system" is for the exchange's own accounts only (issue 13)
+    for bad in ({"role": "root"}, {}, {"role": None}, {"role": "system"}):
         r = await api.client.patch(f"/api/v1/admin/users/{user_id}/role", headers=headers,
                                    json=bad)
         assert r.status_code == 422, bad
@@ -210,7 +213,7 @@ async def test_stats_count_real_trades(api: Api) -> None:
     assert r.status_code == 200, r.text
     before = r.json()
     assert (before["total_users"], before["total_trades"], before["orders_processed"],
-            before["active_ws_connections"], before["volume_24h"]) == (3, 0, 0, 0, [])
+            before["active_ws_connections"], before["volume_24h"]) == (1, 0, 0, 0, [])
     _, seller = await api.funded(BTC="0.05", ETH="0.5")
     _, buyer = await api.funded(USDT="1000")
     await order(api, seller, "sell", "10000", "0.05")
@@ -225,7 +228,7 @@ async def test_stats_count_real_trades(api: Api) -> None:
     r = await api.client.get("/api/v1/admin/stats", headers=headers)
     stats = r.json()
     assert (stats["total_users"], stats["total_trades"], stats["orders_processed"],
-            stats["active_ws_connections"]) == (5, 3, 5, 0)
+            stats["active_ws_connections"]) == (3, 3, 5, 0)
     assert [(v["symbol"], D(v["volume"])) for v in stats["volume_24h"]] == [
         ("BTC/USDT", D("0.03")), ("ETH/USDT", D("0.25"))]
     assert isinstance(stats["uptime_seconds"], int)

@@ -337,15 +337,38 @@ async def test_reviewing_an_unknown_withdrawal_is_404(custody: Custody,
 # -- the lists ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("path", "message"), [
+    ("deposit", "ETH is deposited on chain: send it to your deposit address "
+                "(GET /api/v1/deposits/address?asset=ETH)"),
+    ("withdraw", "ETH is withdrawn on chain: POST /api/v1/withdrawals"),
+])
+async def test_a_chain_asset_has_no_simulated_transfers(custody: Custody, path: str,
+                                                        message: str) -> None:
+    """A simulated deposit of ETH would mint funds its owner could then withdraw on chain
+    from the hot wallet; a simulated withdrawal would burn them. Both are refused while a
+    chain carries the asset (the token too); assets without a chain keep them."""
+    api = custody.api
+    _, alice = await api.funded(ETH="1", BTC="0.05")
+    for asset in ("ETH", "USDT"):
+        r = await api.client.post(f"/api/v1/balances/{path}", headers=alice,
+                                  json={"asset": asset, "amount": "0.01"})
+        assert r.status_code == 400, r.text
+        assert r.json() == {"error": message.replace("ETH", asset)}
+    assert await custody.balance(alice) == (D(1), 0)
+    r = await api.client.post(f"/api/v1/balances/{path}", headers=alice,
+                              json={"asset": "BTC", "amount": "0.01"})
+    assert r.status_code == 200, r.text
+
+
 async def test_withdrawals_are_listed_paginated_without_the_signed_transaction(
         custody: Custody) -> None:
     api = custody.api
-    user_id, alice = await api.funded(ETH="5")
+    user_id, alice = await api.funded(ETH="5", BTC="0.05")
     made = [(await custody.withdraw(alice, amount)).json()["id"]
             for amount in ("0.1", "0.2", "1.5")]
     await custody.sync()  # the first queued one is signed and sent: it has a raw_tx
     r = await api.client.post("/api/v1/balances/withdraw", headers=alice,
-                              json={"asset": "ETH", "amount": "0.01"})
+                              json={"asset": "BTC", "amount": "0.01"})  # no chain: simulated
     assert r.status_code == 200, r.text
 
     first = await custody.get("/api/v1/withdrawals", alice, limit=2)

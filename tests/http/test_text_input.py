@@ -196,14 +196,17 @@ async def test_the_schema_states_the_rules(api: Api) -> None:
     order = schemas["PlaceOrderRequest"]["properties"]
     assert order["symbol"]["pattern"] == SLASH_PATTERN
     assert order["client_order_id"]["pattern"] == fields.TEXT_PATTERN
-    assert order["quantity"]["pattern"] == fields.DECIMAL_PATTERN == r"^-?[0-9]+(\.[0-9]+)?$"
+    assert fields.DECIMAL_PATTERN == r"^-?[0-9]+(\.[0-9]+)?$"  # the form parse_decimal takes
+    assert order["quantity"]["pattern"] == fields.POSITIVE_DECIMAL_PATTERN  # and above zero
     assert schemas["BalanceRequest"]["properties"]["asset"]["pattern"] == ASSET_PATTERN
     assert schemas["RegisterRequest"]["properties"]["email"]["pattern"] == EMAIL_PATTERN
     assert schemas["RegisterRequest"]["properties"]["password"]["minLength"] == 8
     assert schemas["AddAssetRequest"]["properties"]["name"]["pattern"] == NAME_PATTERN
     params = {p["name"]: p for p in spec["paths"]["/api/v1/orders"]["get"]["parameters"]}
     assert params["pair"]["schema"]["pattern"] == FILTER_PATTERN
-    assert params["status"]["schema"]["pattern"] == fields.TEXT_PATTERN
+    # a list of the statuses (issue 13: the schema says what the server takes)
+    assert re.fullmatch(params["status"]["schema"]["pattern"], " OPEN,filled ")
+    assert not re.search(params["status"]["schema"]["pattern"], "open\x1b")
 
 
 async def test_patterns_agree_with_the_checks() -> None:

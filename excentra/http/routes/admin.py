@@ -1,5 +1,8 @@
 """``/api/v1/admin``: users with balances, suspension, roles, stats (reference §1.10).
 
+System accounts (the market maker, the fee account) are not users: not listed, not counted,
+and unknown (404) to the suspend and role routes.
+
 Every route needs an access token whose ``role`` claim is ``admin`` *and* a caller who is
 an admin now: the role is read from the database on each of these (rare) calls
 (``require_admin_now``), so a demotion made here or by another process counts at once
@@ -21,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from excentra.db.accounts import revoke_refresh_tokens, set_role, set_suspended
+from excentra.db.accounts import expire_refresh_tokens, set_role, set_suspended
 from excentra.db.admin import counts, day_before, users_page, volume_since
 from excentra.db.database import Row
 from excentra.http import fields as f
@@ -35,7 +38,9 @@ from excentra.http.services import Services
 log = logging.getLogger("excentra.http.admin")
 
 API = "/api/v1"
-ROLES = ("user", "admin", "system")
+ROLES = ("user", "admin")
+"""What an admin may give: ``system`` is for the exchange's own accounts only (the
+original took it too, and the user then vanished from the admin's list)."""
 
 USER_ID = f.uuid_param("user_id", "The user's id")
 SUSPEND = f.Body("SuspendUserRequest", {
@@ -106,7 +111,7 @@ async def suspend_user(request: Request) -> Response:
     services.suspended.set(user_id, suspended)
     services.exchange.set_suspended(str(user_id), suspended)
     if suspended:
-        await revoke_refresh_tokens(services.db, user_id)
+        await expire_refresh_tokens(services.db, user_id)
     log.info("user suspension changed", extra={"user_id": str(user_id),
                                                 "suspended": suspended,
                                                 "by": admin.user_id})

@@ -140,7 +140,7 @@ async def _decoy_hash(services: Services) -> str:
 
 async def _authenticate(services: Services, email: str, password: str) -> Row:
     row = await db_accounts.user_by_email(services.db, email)
-    if row is None or row["role"] == "system" or not row["password_hash"]:
+    if row is None or row["role"] == db_accounts.SYSTEM_ROLE or not row["password_hash"]:
         await services.passwords.verify(await _decoy_hash(services), password)
         raise unauthorized(INVALID_LOGIN)
     if not await services.passwords.verify(row["password_hash"], password):
@@ -214,16 +214,18 @@ async def _rotate(services: Services, raw_old: str) -> tuple[str, Row]:
     token = await db_accounts.refresh_token_by_hash(db, token_hash(raw_old))
     if token is None:
         raise unauthorized(INVALID_REFRESH)
+    user = await db_accounts.user_by_id(db, token["user_id"])
+    if user is None:  # deleted meanwhile (its tokens cascade with it): a client error
+        raise unauthorized(INVALID_REFRESH)
+    # Before the token's own checks: suspending expired the user's tokens (kept while the
+    # suspension lasts), and the contract's answer to a suspended user is 403.
+    if user["is_suspended"]:
+        raise forbidden(SUSPENDED)
     if token["used_at"] is not None:
         await _reuse_detected(db, token["user_id"])
     if token["expires_at"] <= db_accounts.now():
         await db_accounts.delete_refresh_token(db, token["id"])
         raise unauthorized(INVALID_REFRESH)
-    user = await db_accounts.user_by_id(db, token["user_id"])
-    if user is None:  # deleted meanwhile (its tokens cascade with it): a client error
-        raise unauthorized(INVALID_REFRESH)
-    if user["is_suspended"]:
-        raise forbidden(SUSPENDED)
     raw, hashed = new_opaque_token()
     if not await db_accounts.rotate_refresh_token(db, token["id"], user["id"], hashed,
                                                   REFRESH_TOKEN_TTL):
@@ -289,7 +291,7 @@ async def forgot_password(request: Request) -> Response:
     row = await db_accounts.user_by_email(services.db, body["email"])
     # The same 204 for unknown e-mails (no account enumeration); system users have no
     # password and must not get one this way.
-    if row is not None and row["role"] != "system":
+    if row is not None and row["role"] != db_accounts.SYSTEM_ROLE:
         raw, hashed = new_opaque_token()
         await db_accounts.add_reset_token(services.db, row["id"], hashed, RESET_TOKEN_TTL)
         await send_reset_mail(services.settings, row["email"], raw)

@@ -38,6 +38,7 @@ from excentra.http.errors import ApiError, bad_request, rejection
 from excentra.http.openapi import SCHEMAS, array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
+from excentra.http.symbols import ASSET_PATTERN, asset_like
 from excentra.http.validate import check_places, places
 
 log = logging.getLogger("excentra.http.custody")
@@ -56,11 +57,12 @@ def _uuid_text(text: str) -> uuid.UUID:
         raise ValueError(f"not a UUID: {text[:40]!r}") from None
 
 
-ASSET_PARAM = f.text_param("asset", "Asset symbol, e.g. ETH", max_length=20)
-DEPOSIT_STATUS = f.text_param("status", "A status or comma-separated list: "
-                                        + ", ".join(DEPOSIT_STATUSES))
-WITHDRAWAL_STATUS = f.text_param("status", "A status or comma-separated list: "
-                                           + ", ".join(WITHDRAWAL_STATUSES))
+ASSET_PARAM = f.text_param("asset", "Asset symbol, e.g. ETH", max_length=20,
+                           route_rules={"pattern": ASSET_PATTERN})
+ADDRESS_ASSET = f.text_param("asset", "Asset symbol with a chain, e.g. ETH", max_length=20,
+                             route_rules={"pattern": ASSET_PATTERN}, required=True)
+DEPOSIT_STATUS = f.status_list_param(DEPOSIT_STATUSES)
+WITHDRAWAL_STATUS = f.status_list_param(WITHDRAWAL_STATUSES)
 USER_FILTER = f.Param("user_id", {"type": "string", "format": "uuid"}, _uuid_text, None,
                       "Only this user's")
 WITHDRAWAL_ID = f.Param("withdrawal_id", {"type": "string", "format": "uuid"}, str, None,
@@ -68,9 +70,11 @@ WITHDRAWAL_ID = f.Param("withdrawal_id", {"type": "string", "format": "uuid"}, s
 """Not parsed here: a malformed id is an unknown withdrawal (404), as the exchange says."""
 
 WITHDRAW = f.Body("WithdrawalRequest", {
-    "asset": f.string(20, description="Asset symbol with a chain, e.g. ETH"),
-    "amount": f.decimal(description="Amount to receive, in whole units; the network fee "
-                                    "is held on top of it"),
+    "asset": f.string(20, description="Asset symbol with a chain, e.g. ETH",
+                      route_rules={"pattern": ASSET_PATTERN}),
+    "amount": f.decimal(positive=True,
+                        description="Amount to receive, in whole units; the network fee is "
+                                    "held on top of it"),
     "address": f.string(200, description="Destination: 0x and 40 hex digits; mixed case "
                                          "must be its EIP-55 checksummed form"),
 }, required=("asset", "amount", "address"))
@@ -195,8 +199,11 @@ def _chain_asset(services: Services, text: str, what: str, simulated: str
                  ) -> tuple[str, Chain]:
     """The asset and its chain; 400 for an unknown or inactive asset, or one without a
     chain (``simulated``: the ``/balances`` route that serves it instead)."""
-    asset = text.strip().upper()
-    if not asset or services.catalog.active_asset(asset) is None:
+    asset = text.strip(" ")
+    if not asset_like(asset):  # the schema's pattern (before upper(): "ß" is "SS")
+        raise bad_request(f"{asset[:20].upper() or 'An empty asset'} is not supported")
+    asset = asset.upper()
+    if services.catalog.active_asset(asset) is None:
         raise bad_request(f"{asset[:20] or 'An empty asset'} is not supported")
     chain = services.exchange.chain_of(asset)
     if chain is None:
@@ -204,29 +211,18 @@ def _chain_asset(services: Services, text: str, what: str, simulated: str
     return asset, chain
 
 
-def _statuses(text: str | None, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    if text is None:
-        return ()
-    wanted = tuple(s.strip().lower() for s in text.split(",") if s.strip())
-    for s in wanted:
-        if s not in allowed:
-            raise bad_request(f"unknown status: {s[:40]}")
-    return wanted
-
-
 def _asset_filter(services: Services, text: str | None) -> str | None:
     if text is None:
         return None
-    asset = text.strip().upper()
-    if asset not in services.catalog.assets:
-        raise bad_request(f"unknown asset: {asset[:20]}")
-    return asset
+    asset = text.strip(" ")
+    if not asset_like(asset) or asset.upper() not in services.catalog.assets:
+        raise bad_request(f"unknown asset: {asset[:20].upper()}")
+    return asset.upper()
 
 
-def _query(request: Request, services: Services, status: f.Param,
-           allowed: tuple[str, ...], **fixed: Any) -> Query:
+def _query(request: Request, services: Services, status: f.Param, **fixed: Any) -> Query:
     """The list parameters every custody list shares (status, asset, page, limit, order)."""
-    return Query(statuses=_statuses(status.get(request), allowed),
+    return Query(statuses=status.get(request),
                  asset=_asset_filter(services, ASSET_PARAM.get(request)),
                  page=f.PAGE.get(request), limit=f.LIMIT.get(request),
                  descending=f.ORDER.get(request) == "desc", **fixed)
@@ -241,11 +237,11 @@ def _page(q: Query, items: list[dict[str, Any]], total: int) -> Response:
 
 @operation("get_deposit_address", "Deposits", "Your deposit address for an asset with a "
                                               "chain (made on first ask, then always the same)",
-           access="user", params=[ASSET_PARAM], responses={200: DEPOSIT_ADDRESS})
+           access="user", params=[ADDRESS_ASSET], responses={200: DEPOSIT_ADDRESS})
 async def deposit_address(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
-    text = ASSET_PARAM.get(request)
+    text = ADDRESS_ASSET.get(request)
     if text is None:
         raise bad_request("Query parameter `asset` is required, e.g. ?asset=ETH")
     asset, chain = _chain_asset(services, text, "deposits", "deposit")
@@ -261,7 +257,7 @@ async def deposit_address(request: Request) -> Response:
 async def get_deposits(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
-    q = _query(request, services, DEPOSIT_STATUS, DEPOSIT_STATUSES,
+    q = _query(request, services, DEPOSIT_STATUS,
                user_id=uuid.UUID(principal.user_id))
     rows, total = await list_deposits(services.db, q)
     return _page(q, [deposit_json(r, services) for r in rows], total)
@@ -272,7 +268,7 @@ async def get_deposits(request: Request) -> Response:
 
 @operation("request_withdrawal", "Withdrawals", "Withdraw on chain: the amount and the "
                                                 "network fee are held until it is sent",
-           access="user", body=WITHDRAW, rate_limited=True,
+           access="user", body=WITHDRAW, rate_limited=True, params=[f.IDEMPOTENCY_KEY],
            responses={201: REQUESTED, 403: "Error", 422: "Error", 503: "Error",
                       504: "Error"})
 async def request_withdrawal(request: Request) -> Response:
@@ -296,7 +292,7 @@ async def request_withdrawal(request: Request) -> Response:
     if int(address, 16) == 0:
         raise bad_request("address: the zero address would burn the funds")
     outcome = await services.exchange.chain_withdraw(
-        principal.user_id, asset, amount, address, request.headers.get("idempotency-key"))
+        principal.user_id, asset, amount, address, f.IDEMPOTENCY_KEY.get(request))
     if isinstance(outcome, Rejected):
         raise rejection(outcome.code, _withdraw_message(chain, asset, outcome.code))
     return json({"id": outcome["id"], "status": outcome["status"], "asset": outcome["asset"],
@@ -323,7 +319,7 @@ def _withdraw_message(chain: Chain, asset: str, code: RejectCode) -> str | None:
 async def get_withdrawals(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
-    q = _query(request, services, WITHDRAWAL_STATUS, WITHDRAWAL_STATUSES,
+    q = _query(request, services, WITHDRAWAL_STATUS,
                user_id=uuid.UUID(principal.user_id))
     rows, total = await list_withdrawals(services.db, q)
     return _page(q, [withdrawal_json(r) for r in rows], total)
@@ -339,7 +335,7 @@ async def get_withdrawals(request: Request) -> Response:
 async def admin_deposits(request: Request) -> Response:
     require_admin(request)
     services: Services = request.state.services
-    q = _query(request, services, DEPOSIT_STATUS, DEPOSIT_STATUSES,
+    q = _query(request, services, DEPOSIT_STATUS,
                user_id=USER_FILTER.get(request), with_email=True)
     rows, total = await list_deposits(services.db, q)
     return _page(q, [_owned(deposit_json(r, services), r) for r in rows], total)
@@ -353,7 +349,7 @@ async def admin_deposits(request: Request) -> Response:
 async def admin_withdrawals(request: Request) -> Response:
     require_admin(request)
     services: Services = request.state.services
-    q = _query(request, services, WITHDRAWAL_STATUS, WITHDRAWAL_STATUSES,
+    q = _query(request, services, WITHDRAWAL_STATUS,
                user_id=USER_FILTER.get(request), with_email=True)
     rows, total = await list_withdrawals(services.db, q)
     return _page(q, [_owned(withdrawal_json(r), r) for r in rows], total)

@@ -31,8 +31,9 @@ window.ui = SwaggerUIBundle({{url: "/api-docs/openapi.json", dom_id: "#ui",
 async def openapi_json(request: Request) -> Response:
     cached = getattr(request.app.state, "openapi", None)
     if cached is None:
-        cached = request.app.state.openapi = document(request.app.routes,
-                                                      version=version("excentra"))
+        cached = request.app.state.openapi = document(
+            request.app.routes, version=version("excentra"),
+            settings=request.state.services.settings)
     return JSONResponse(cached)
 
 

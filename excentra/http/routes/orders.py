@@ -14,7 +14,7 @@ from excentra.actors.bridge import Rejected
 from excentra.db.database import Row
 from excentra.db.orders import list_orders, order_by_id
 from excentra.engine import OrderType, RejectCode, Side, TimeInForce
-from excentra.engine.precision import plain
+from excentra.engine.precision import PairSpec, plain
 from excentra.http import fields as f
 from excentra.http.auth import require_active, require_user
 from excentra.http.errors import bad_request, not_found, rejection, unprocessable
@@ -28,13 +28,19 @@ from excentra.registry import PairInfo
 API = "/api/v1"
 STATUSES = ("open", "partially_filled", "filled", "cancelled")
 
+def _kind_is(kind: str) -> dict[str, Any]:
+    return {"required": ["order_type"], "properties": {"order_type": {"const": kind}}}
+
+
 PLACE = f.Body("PlaceOrderRequest", {
     "symbol": f.string(MAX_SYMBOL * 2, description="Pair in slash form, e.g. BTC/USDT",
                        route_rules={"pattern": SLASH_PATTERN}),
     "side": f.enum("buy", "sell"),
     "order_type": f.enum("limit", "market"),
-    "price": f.decimal(nullable=True, description="Limit price (quote); absent for market"),
-    "quantity": f.decimal(description="Base quantity; for a market buy the quote budget"),
+    "price": f.decimal(nullable=True, positive=True,
+                       description="Limit price (quote); absent for market"),
+    "quantity": f.decimal(positive=True,
+                          description="Base quantity; for a market buy the quote budget"),
     "client_order_id": f.string(36, nullable=True,
                                 description="Your id for the order: a retry with the same "
                                             "id returns the first order, never a second"),
@@ -42,10 +48,16 @@ PLACE = f.Body("PlaceOrderRequest", {
                             description="Limit orders: GTC (default), IOC or FOK"),
     "post_only": f.boolean(nullable=True,
                            description="Limit orders: reject instead of taking liquidity"),
-}, required=("symbol", "side", "order_type", "quantity"))
+}, required=("symbol", "side", "order_type", "quantity"), extra={"allOf": [
+    # what ``_check_amounts`` and the limit-only options refuse with their 400s
+    {"if": _kind_is("limit"), "then": {"required": ["price"],
+                                    "properties": {"price": {"type": ["string", "number"]}}}},
+    {"if": _kind_is("market"), "then": {"properties": {
+        "price": {"type": "null"}, "time_in_force": {"type": "null"},
+        "post_only": {"enum": [False, None]}}}},
+]})
 
-STATUS_PARAM = f.text_param("status", "A status or comma-separated list: open, "
-                                      "partially_filled, filled, cancelled")
+STATUS_PARAM = f.status_list_param(STATUSES)
 PAIR_PARAM = f.text_param("pair", "Pair filter in hyphen form, e.g. BTC-USDT",
                           max_length=MAX_SYMBOL * 2, route_rules={"pattern": FILTER_PATTERN})
 ORDER_ID = f.uuid_param("order_id", "The order's id")
@@ -82,15 +94,39 @@ ORDER_PAGE = schema("PaginatedResponse_OrderResponse", {
                    "limit": {"type": "integer"}, "total": {"type": "integer"}}})
 
 
-def order_json(row: Row) -> dict[str, Any]:
-    return {"id": str(row["id"]), "symbol": row["symbol"], "side": row["side"],
+def order_json(row: Row, spec: PairSpec | None) -> dict[str, Any]:
+    """An order as every answer shows it, at its pair's scale (``at_pair_scale``)."""
+    return at_pair_scale({
+        "id": str(row["id"]), "symbol": row["symbol"], "side": row["side"],
             "order_type": row["order_type"], "price": dec(row["price"]),
             "quantity": dec(row["quantity"]),
             "remaining_quantity": dec(row["remaining_quantity"]),
             "filled_quantity": dec(row["filled_quantity"]), "status": row["status"],
             "client_order_id": row["client_order_id"],
             "time_in_force": row["time_in_force"], "post_only": bool(row["post_only"]),
-            "created_at": ts(row["created_at"]), "updated_at": ts(row["updated_at"])}
+            "created_at": ts(row["created_at"]), "updated_at": ts(row["updated_at"])}, spec)
+
+
+def at_pair_scale(order: dict[str, Any], spec: PairSpec | None) -> dict[str, Any]:
+    """``order`` with its amounts written as the book and trades write them: the price at
+    the price step's scale (``"65000.00"``, however it was sent), quantities at the
+    quantity step's (a market buy's quantity and remainder, its quote budget, at the quote
+    asset's decimals). An amount off the grid (stored under an older grid) or of a pair
+    without a grid stays as stored."""
+    if spec is None:
+        return order
+    budget = order["order_type"] == "market" and order["side"] == "buy"
+    amount = ((spec.to_quote_units, spec.quote_amount) if budget
+              else (spec.to_lots, spec.quantity))
+    rules = {"price": (spec.to_ticks, spec.price), "quantity": amount,
+             "remaining_quantity": amount, "filled_quantity": (spec.to_lots, spec.quantity)}
+    out = dict(order)
+    for key, (to_grid, from_grid) in rules.items():
+        text = out.get(key)
+        steps = None if text is None else to_grid(Decimal(text))
+        if steps is not None:
+            out[key] = plain(from_grid(steps))
+    return out
 
 
 @operation("place_order", "Orders", "Place a limit or market order", access="user",
@@ -164,25 +200,15 @@ def _check_amounts(kind: OrderType, price: Decimal | None, quantity: Decimal) ->
 async def get_orders(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
-    statuses = _statuses(STATUS_PARAM.get(request))
+    statuses = STATUS_PARAM.get(request)
     pair_id = pair_filter(services.catalog, PAIR_PARAM.get(request))
     page, limit = f.PAGE.get(request), f.LIMIT.get(request)
     rows, total = await list_orders(
         services.db, uuid.UUID(principal.user_id), statuses=statuses, pair_id=pair_id,
         page=page, limit=limit, descending=f.ORDER.get(request) == "desc")
-    return json({"data": [order_json(r) for r in rows], "page": page, "limit": limit,
-                 "total": total})
-
-
-def _statuses(text: str | None) -> list[str]:
-    if text is None:
-        return []
-    wanted = [s.strip().lower() for s in text.split(",") if s.strip()]
-    for s in wanted:
-        if s not in STATUSES:
-            raise bad_request(f"unknown status: {s[:40]}")
-    return wanted
-
+    spec = services.exchange.pair_spec
+    return json({"data": [order_json(r, spec(r["symbol"])) for r in rows], "page": page,
+                 "limit": limit, "total": total})
 
 
 
@@ -197,7 +223,8 @@ async def _own_order(request: Request, user_id: str) -> Row:
            params=[ORDER_ID], responses={200: ORDER, 404: "Error"})
 async def get_order(request: Request) -> Response:
     principal = require_user(request)
-    return json(order_json(await _own_order(request, principal.user_id)))
+    row = await _own_order(request, principal.user_id)
+    return json(order_json(row, request.state.services.exchange.pair_spec(row["symbol"])))
 
 
 @operation("cancel_order", "Orders", "Cancel one of your open orders", access="user",
@@ -218,7 +245,8 @@ async def cancel_order(request: Request) -> Response:
                 raise bad_request("Order is already cancelled")
             raise rejection(RejectCode.ORDER_NOT_OPEN)  # finished, not yet stored
         raise rejection(outcome.code)
-    return json(outcome)  # the cancelled order, in ``order_json``'s shape (writes.py)
+    # The cancelled order, in ``order_json``'s shape (writes.py), at the same scale.
+    return json(at_pair_scale(outcome, services.exchange.pair_spec(outcome["symbol"])))
 
 
 routes = [

@@ -19,7 +19,7 @@ from excentra.http.errors import bad_request, not_found
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json
 from excentra.http.services import Services, market_view
-from excentra.http.symbols import path_symbol
+from excentra.http.symbols import FILTER_PATTERN, MAX_SYMBOL, path_symbol
 from excentra.http.ws.hub import ticker_data
 from excentra.market import TickerStats
 from excentra.registry import PairInfo
@@ -27,7 +27,8 @@ from excentra.registry import PairInfo
 API = "/api/v1"
 
 SYMBOL = f.text_param("symbol", "Pair in hyphen form, e.g. BTC-USDT (BTC/USDT is accepted "
-                                "too)", location="path", max_length=64)
+                                "too)", location="path", max_length=MAX_SYMBOL * 2,
+                      route_rules={"pattern": FILTER_PATTERN})
 
 TICKER = schema("TickerResponse", {
     "type": "object",

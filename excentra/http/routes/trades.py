@@ -19,16 +19,17 @@ from excentra.http.errors import bad_request
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
-from excentra.http.symbols import path_symbol
+from excentra.http.symbols import FILTER_PATTERN, HYPHEN_PATTERN, MAX_SYMBOL, path_symbol
 from excentra.http.validate import pair_filter
 from excentra.registry import PairInfo
 
 API = "/api/v1"
 
 SYMBOL = f.text_param("symbol", "Pair in hyphen form, e.g. BTC-USDT", location="path",
-                      max_length=64)
+                      max_length=MAX_SYMBOL * 2, route_rules={"pattern": HYPHEN_PATTERN})
 RECENT_LIMIT = f.int_param("limit", 20, 1, 10_000, "Number of trades (1..10000)")
-PAIR_PARAM = f.text_param("pair", "Pair filter in hyphen form, e.g. BTC-USDT", max_length=43)
+PAIR_PARAM = f.text_param("pair", "Pair filter in hyphen form, e.g. BTC-USDT",
+                          max_length=MAX_SYMBOL * 2, route_rules={"pattern": FILTER_PATTERN})
 
 _SIDE = {"type": "string", "enum": ["buy", "sell"]}
 TRADE = schema("TradeResponse", {

@@ -12,8 +12,14 @@ from excentra.db import IntegrityError
 from excentra.db.accounts import password_hash_of, update_profile, user_by_id
 from excentra.db.database import Row
 from excentra.http import fields as f
-from excentra.http.auth import SESSION_INVALID, require_active, require_user
-from excentra.http.errors import bad_request, conflict, unauthorized
+from excentra.http.auth import (
+    SESSION_INVALID,
+    USER_GONE,
+    challenge,
+    require_active,
+    require_user,
+)
+from excentra.http.errors import bad_request, conflict
 from excentra.http.openapi import operation, ref, schema
 from excentra.http.render import json, ts
 from excentra.http.services import Services
@@ -38,11 +44,22 @@ USER = schema("UserResponse", {
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"}}})
 
+def _given(name: str) -> dict[str, Any]:
+    """JSON Schema: ``name`` is present and not null (the route takes null as absent)."""
+    return {"required": [name], "properties": {name: {"type": "string"}}}
+
+
 UPDATE = f.Body("UpdateUserRequest", {
     "username": f.string(nullable=True),
     "current_password": f.string(nullable=True),
     "new_password": f.string(nullable=True),
-})
+}, extra={"anyOf": [_given(name) for name in ("username", "current_password",
+                                               "new_password")],
+          "allOf": [{"if": _given(a), "then": _given(b)}
+                    for a, b in (("current_password", "new_password"),
+                                 ("new_password", "current_password"))]})
+"""At least one field not null (else 400 ``Request body cannot be empty``), and both
+passwords or neither (else 400 ``Provide current and new password``)."""
 
 
 def user_json(row: Row) -> dict[str, Any]:
@@ -59,7 +76,7 @@ async def get_me(request: Request) -> Response:
     row = await user_by_id(services.db, principal.user_id)
     services.roles.set(principal.user_id, None if row is None else row["role"])
     if row is None:
-        raise unauthorized(SESSION_INVALID)
+        raise challenge(SESSION_INVALID, "invalid_token", USER_GONE)
     return json(user_json(row))
 
 
@@ -76,9 +93,10 @@ async def update_me(request: Request) -> Response:
         stored = await password_hash_of(services.db, principal.user_id)
         if stored is None:
             services.roles.set(principal.user_id, None)  # deleted: forget it everywhere
-            raise unauthorized(SESSION_INVALID)
+            raise challenge(SESSION_INVALID, "invalid_token", USER_GONE)
         if not await services.passwords.verify(stored, current or ""):
-            raise unauthorized("Current password is incorrect")
+            # the token is fine: a challenge without an error code (every 401 carries one)
+            raise challenge("Current password is incorrect")
         new_hash = await services.passwords.hash(new)  # the untrimmed value, as given
     try:
         row = await update_profile(services.db, principal.user_id, username=username,
@@ -87,7 +105,7 @@ async def update_me(request: Request) -> Response:
         raise conflict("Username already taken") from None
     if row is None:
         services.roles.set(principal.user_id, None)
-        raise unauthorized(SESSION_INVALID)
+        raise challenge(SESSION_INVALID, "invalid_token", USER_GONE)
     return json(user_json(row))
 
 
