@@ -39,11 +39,18 @@ class PairInfo:
 
 def pair_terms(symbol: str, base: str, quote: str, price_step: Decimal | None,
                quantity_step: Decimal | None, maker_fee: Decimal, taker_fee: Decimal,
-               decimals: dict[str, int]) -> PairTerms:
-    """A pair's grid (derived when a step is not stored) and fees."""
+               decimals: dict[str, int], *, stored: bool = False) -> PairTerms:
+    """A pair's grid and fees.
+
+    Without steps, a pair being added gets the finest grid — every price and quantity
+    its assets' decimals can write — and stores it with the pair; a pair ``stored``
+    without steps (the seeded ones, and any added before pairs stored their grid) keeps
+    the grid it has always traded on (``PairSpec.derive``), as ``GET /pairs`` shows it.
+    """
     base_dec, quote_dec = decimals[base], decimals[quote]
     if price_step is None or quantity_step is None:
-        spec = PairSpec.derive(symbol, base_dec, quote_dec)
+        grid = PairSpec.derive if stored else PairSpec.finest
+        spec = grid(symbol, base_dec, quote_dec)
     else:
         spec = PairSpec(symbol, base_dec, quote_dec, price_step, quantity_step)
     return PairTerms(spec, base, quote, maker_fee, taker_fee)
@@ -67,7 +74,8 @@ class Registry:
         self.pairs = {}
         for r in pairs:
             terms = pair_terms(r["symbol"], r["base_asset"], r["quote_asset"], r["price_step"],
-                               r["quantity_step"], Decimal(0), Decimal(0), decimals)
+                               r["quantity_step"], Decimal(0), Decimal(0), decimals,
+                               stored=True)
             self.pairs[r["symbol"]] = PairInfo(r["id"], r["symbol"], r["base_asset"],
                                                r["quote_asset"], bool(r["is_active"]),
                                                terms.spec)

@@ -5,6 +5,7 @@ the database; fakes in the supervisor's tests)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -13,7 +14,7 @@ from excentra.actors.journal import DatabaseStore, Store
 from excentra.db import Database
 from excentra.db.accounts import suspended_users
 from excentra.db.state import State, command_results, load_state
-from excentra.engine import OrderBook, OrderType, RestingOrder, Side
+from excentra.engine import OrderBook, OrderType, PairSpec, RestingOrder, Side
 from excentra.engine.precision import on_grid
 from excentra.ledger import OrderTerms
 from excentra.ledger.clearing import Clearing
@@ -25,6 +26,18 @@ def _units(amount: Decimal, decimals: int) -> int:
     if units is None:
         raise ValueError(f"stored amount {amount} is off its asset's grid")
     return units
+
+
+def _fills_cost(spec: PairSpec, fills: Iterable[tuple[Decimal, Decimal]]) -> int:
+    """The exact cost (fine units) of a buy order's stored trades: where settlement's
+    rounding rule continues from (``excentra.engine.precision``)."""
+    cost = 0
+    for price, quantity in fills:
+        ticks, lots = spec.to_ticks(price), spec.to_lots(quantity)
+        if ticks is None or lots is None:
+            raise ValueError(f"stored trade {price} × {quantity} is off {spec.symbol}'s grid")
+        cost += spec.fine_cost(ticks, lots)
+    return cost
 
 
 @dataclass
@@ -47,12 +60,13 @@ def build(state: State) -> Built:
     books: dict[str, OrderBook] = {}
     for p in state.pairs:
         terms = pair_terms(p.symbol, p.base, p.quote, p.price_step, p.quantity_step,
-                           p.maker_fee_rate, p.taker_fee_rate, decimals)
+                           p.maker_fee_rate, p.taker_fee_rate, decimals, stored=True)
         clearing.add_pair(terms)
         books[p.symbol] = book = OrderBook(terms.spec)
         book.seq = p.book_seq  # continues, never back to 0 (clients follow it)
     reservations: list[tuple[Any, str, str, int]] = []
     order_terms: dict[Any, OrderTerms] = {}
+    spent: dict[Any, int] = {}
     for o in state.open_orders:
         terms = clearing.pairs[o.symbol]
         side, spec = Side(o.side), terms.spec
@@ -62,14 +76,18 @@ def build(state: State) -> Built:
         if ticks is None or lots is None or left is None:
             raise ValueError(f"open order {o.id} is off its pair's grid")
         oid, uid = str(o.id), str(o.user_id)
-        reservations.append((oid, uid, asset, _units(o.reserved, decimals[asset])))
+        held = _units(o.reserved, decimals[asset])
+        if held:  # a buy whose remaining lots can no longer cost a unit holds nothing
+            reservations.append((oid, uid, asset, held))
         order_terms[oid] = OrderTerms(side, OrderType(o.order_type), ticks)
+        if side is Side.BUY and spec.fine_per_unit != 1:
+            spent[oid] = _fills_cost(spec, state.buy_fills.get(o.id, ()))
         books[o.symbol].restore(RestingOrder(oid, uid, side, ticks, lots, left))
     for wid, owner, asset, amount in state.pending_withdrawals:
         reservations.append((str(wid), str(owner), asset, _units(amount, decimals[asset])))
     balances = [(str(u), a, _units(av, decimals[a]), _units(h, decimals[a]))
                 for u, a, av, h in state.balances]
-    clearing.load(balances, reservations, order_terms)
+    clearing.load(balances, reservations, order_terms, spent)
     mirror = {(u, a): [_units(av, decimals[a]), _units(h, decimals[a])]
               for u, a, av, h in state.balances}
     return Built(clearing, books, {p.symbol: p.id for p in state.pairs}, mirror, state)

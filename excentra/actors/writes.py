@@ -10,7 +10,7 @@ import functools
 import json
 import uuid
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -36,7 +36,9 @@ from excentra.timefmt import api_time
 Result = dict[str, Any]
 
 _as_uuid = functools.lru_cache(maxsize=65536)(uuid.UUID)
-"""Ids travel as strings; users' and resting orders' ids recur in every command."""
+"""Ids travel as strings; users' and resting orders' ids recur in every command. A new
+order's and a trade's own ids are parsed without it: each is seen once, and caching them
+only evicted the ones that recur."""
 
 
 def movement_rows(movements: Iterable[Movement]) -> tuple[MovementRow, ...]:
@@ -85,9 +87,10 @@ def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: 
         remaining = spec.quantity(mine.cancelled if mine.status is OrderStatus.CANCELLED
                                   else mine.remaining)
     row = OrderRow(
-        _as_uuid(order.order_id), _as_uuid(order.user_id), pair_id, order.client_order_id,
+        uuid.UUID(order.order_id), _as_uuid(order.user_id), pair_id, order.client_order_id,
         order.side.value, order.order_type.value, order.time_in_force.value, order.post_only,
-        order.price if opened.ticks is not None else None, quantity, remaining,
+        # at the pair's scale ("500.00"), as the book and trades show it, not as typed
+        spec.price(opened.ticks) if opened.ticks is not None else None, quantity, remaining,
         spec.quantity(mine.filled), _reserved(clearing, pair, order.order_id, order.side),
         mine.status.value, seq, at)
     changes = tuple(_change(clearing, pair, u, at) for oid, u in updates.items()
@@ -172,7 +175,7 @@ def _trade_row(pair: PairTerms, pair_id: uuid.UUID, t: SettledTrade, seq: int,
     buyer_fee, seller_fee = spec.base_amount(t.buyer_fee), spec.quote_amount(t.seller_fee)
     maker_is_buyer = e.taker_side is Side.SELL
     return TradeRow(
-        _as_uuid(t.trade_id), pair_id, _as_uuid(str(t.buy_order_id)),
+        uuid.UUID(t.trade_id), pair_id, _as_uuid(str(t.buy_order_id)),
         _as_uuid(str(t.sell_order_id)), _as_uuid(t.buyer_id), _as_uuid(t.seller_id),
         spec.price(e.price), spec.quantity(e.quantity), spec.quote_amount(t.quote),
         e.taker_side.value, buyer_fee if maker_is_buyer else seller_fee,
@@ -214,8 +217,13 @@ def asset_added(command_id: str, row: AssetRow) -> tuple[Writes, Result]:
 
 
 def pair_added(command_id: str, row: PairRow, terms: PairTerms) -> tuple[Writes, Result]:
-    """A new pair; its answer is the pair as ``GET /pairs`` shows it (with its grid)."""
+    """A new pair; its answer is the pair as ``GET /pairs`` shows it (with its grid).
+
+    The row stores the grid the pair trades on, also when the admin gave no steps: what
+    a pair without steps gets may change, a listed pair's grid must not.
+    """
     spec = terms.spec
+    row = replace(row, price_step=spec.price_step, quantity_step=spec.quantity_step)
     result = {"id": str(row.id), "base_asset": terms.base, "quote_asset": terms.quote,
               "symbol": row.symbol, "is_active": True, "created_at": api_time(row.created_at),
               "price_step": plain(spec.price_step), "quantity_step": plain(spec.quantity_step)}

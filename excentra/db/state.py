@@ -67,6 +67,10 @@ class State:
     credited_deposits: set[str] = field(default_factory=set)
     """Ids of chain deposits already credited (or credited and then reversed): the
     ledger refuses to credit one twice."""
+    buy_fills: dict[uuid.UUID, list[tuple[Decimal, Decimal]]] = field(default_factory=dict)
+    """(price, quantity) of every trade of each partly filled buy order on a pair with
+    stored steps: its exact cost so far, which settlement's rounding rule continues from
+    (``excentra.engine.precision``; pairs without stored steps never round)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +129,24 @@ async def load_state(db: Database) -> State:
         "(SELECT COALESCE(MAX(seq), 0) FROM trades) AS trade_seq") or {}
     return State(assets, pairs, balances, orders, withdrawals,
                  int(seqs.get("order_seq") or 0), int(seqs.get("trade_seq") or 0),
-                 chain_withdrawals, credited)
+                 chain_withdrawals, credited, await _buy_fills(db))
+
+
+BUY_FILLS = (
+    "SELECT t.buy_order_id, t.price, t.quantity FROM orders o "
+    "JOIN trading_pairs p ON p.id = o.pair_id "
+    # through the buyer's trades (an index), not a scan of all trades for the order id
+    "JOIN trades t ON t.buyer_user_id = o.user_id AND t.buy_order_id = o.id "
+    "WHERE o.side = 'buy' AND o.status = 'partially_filled' "
+    "AND p.price_step IS NOT NULL AND p.quantity_step IS NOT NULL")
+
+
+async def _buy_fills(db: Database) -> dict[uuid.UUID, list[tuple[Decimal, Decimal]]]:
+    fills: dict[uuid.UUID, list[tuple[Decimal, Decimal]]] = {}
+    for r in await db.fetch_all(BUY_FILLS, types={"buy_order_id": uuid.UUID,
+                                                  "price": Decimal, "quantity": Decimal}):
+        fills.setdefault(r["buy_order_id"], []).append((r["price"], r["quantity"]))
+    return fills
 
 
 def _in_list(prefix: str, count: int) -> tuple[str, list[str]]:

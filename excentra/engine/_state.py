@@ -49,7 +49,8 @@ class _Level:
     """One price level: a FIFO queue of orders as a list read from ``head`` on.
 
     Orders before ``head`` have left the book (filled or expired while matching); cancelled
-    orders stay in place with ``remaining == 0`` until matching passes over them. A list
+    orders stay in place with ``remaining == 0`` until matching passes over them, or until
+    they outnumber the live ones (``OrderBook.cancel`` compacts the queue then). A list
     and an index rather than a ``deque``: compiled, list indexing is a C array access.
     """
 
@@ -109,6 +110,7 @@ class BookState:
         self._max_ticks = spec.max_ticks
         self._max_lots = spec.max_lots
         self._quote_per_tick_lot = spec.quote_per_tick_lot
+        self._fine_per_unit = spec.fine_per_unit
 
     # -- input on the grid (the hot path's checks; PairSpec finds the reason to reject) ---
 

@@ -186,8 +186,9 @@ class OrderBook(BookState):
         """Match a market order sized by base ``quantity``, or (buys only) by quote ``budget``.
 
         Market orders never rest: whatever is not filled is cancelled (immediate or cancel).
-        A budget buys whole lots only; the leftover, less than one lot at the price where it
-        stopped, is unspent (and released by whoever reserved it).
+        A budget buys whole lots only, their exact cost at most the budget (in fine units,
+        ``precision``); the leftover, less than one lot at the price where it stopped, is
+        unspent (and released by whoever reserved it).
         """
         # The common case inline: sized by a valid quantity. Otherwise the spec finds the
         # first precise reason to reject, or converts the budget.
@@ -233,6 +234,12 @@ class OrderBook(BookState):
         level.count = count = level.count - 1
         if count == 0:
             self._drop_level(side, price)
+        elif len(level.orders) - level.head > 2 * count + 64:
+            # A cancelled order stays in its queue (remaining 0) until matching passes
+            # it; behind a first order that stays, churn would grow the queue without
+            # bound. Compacted once the dead outnumber the live: amortised O(1).
+            level.orders = [x for x in level.orders[level.head:] if x.remaining]
+            level.head = 0
         return [
             OrderUpdated(order_id, o.user, side, CANCELLED, o.quantity - left, 0, left, USER),
             LevelChanged(seq, side, price, total, count),
@@ -296,8 +303,8 @@ class OrderBook(BookState):
         """Match against the opposite side up to ``limit`` (``None``: no limit).
 
         Sized by ``lots`` or, when ``budget`` is given, by quote minor units. Returns what
-        is left (lots, or quote units when sized by budget), the lots filled, and why
-        matching stopped.
+        is left (lots, or fine units of the quote when sized by budget), the lots filled,
+        and why matching stopped. Trades carry their exact cost in fine units.
         """
         buy = side is BUY
         maker_side = SELL if buy else BUY
@@ -305,7 +312,7 @@ class OrderBook(BookState):
         orders, by_user = self._orders, self._by_user
         k = self._quote_per_tick_lot
         by_budget = budget is not None
-        left: int = budget if budget is not None else lots
+        left: int = budget * self._fine_per_unit if budget is not None else lots
         append = events.append
         seq = self.seq + 1
         filled = 0
@@ -320,7 +327,7 @@ class OrderBook(BookState):
             head = level.head
             end = len(queue)
             before = level.total
-            cost = px * k  # quote units per lot at this level
+            cost = px * k  # fine units per lot at this level
             if by_budget and left < cost:
                 break  # not one more whole lot is affordable: the budget is used up
             while left and head < end:

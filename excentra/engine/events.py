@@ -7,8 +7,11 @@ order. Interpreted, mypy's ``Final`` check is what keeps them immutable. Equalit
 ``repr`` and keyword ``match`` patterns work on the fields, as for a ``NamedTuple``.
 
 Units: ``price`` is an integer number of the pair's price steps (ticks), ``quantity``,
-``filled`` and ``remaining`` integer numbers of its quantity steps (lots), ``quote`` and
-``budget`` integer minor units of the quote asset. ``PairSpec`` converts them to ``Decimal``.
+``filled`` and ``remaining`` integer numbers of its quantity steps (lots), ``budget``
+integer minor units of the quote asset, a trade's ``quote`` its exact cost in fine units of
+the quote asset (``quote_unit / PairSpec.fine_per_unit``: minor units on a grid whose
+tick × lot is whole minor units; settlement rounds it, see ``precision``). ``PairSpec``
+converts them to ``Decimal``.
 """
 
 from __future__ import annotations
@@ -114,7 +117,7 @@ class TradeExecuted(_Event):
     price: Final[int]
     quantity: Final[int]
     quote: Final[int]
-    """``price × quantity`` in quote minor units (exact on the pair's grid)."""
+    """``price × quantity`` exactly, in fine units of the quote (``precision``)."""
 
     def __init__(self, maker_order_id: Hashable, taker_order_id: Hashable,
                  maker_user_id: Hashable, taker_user_id: Hashable, taker_side: Side,
@@ -149,7 +152,7 @@ class OrderUpdated(_Event):
 
     ``filled + remaining + cancelled`` is always the order's quantity (for a market buy
     sized by budget, whose quantity is not known up front, ``remaining`` and
-    ``cancelled`` are 0 and the unspent budget is ``budget`` minus its trades' ``quote``).
+    ``cancelled`` are 0 and what it paid is settlement's business: ``precision``).
     """
     reason: Final[CancelReason | None]
 

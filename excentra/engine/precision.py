@@ -1,26 +1,43 @@
 """A trading pair's grid: price step, quantity step, and the one rounding rule.
 
 The engine computes in integers: prices in ticks (multiples of ``price_step``), quantities
-in lots (multiples of ``quantity_step``), money in the quote asset's minor units.
+in lots (multiples of ``quantity_step``), balances in the quote asset's minor units.
 
-The grid is chosen so that money never needs rounding inside a trade: ``price_step ×
-quantity_step`` must be a whole number of quote minor units (``quote_per_tick_lot``). Then
+Any steps that are multiples of the assets' minor units make a grid: EUR at 2 decimals
+with a price step of 0.01 and a BTC quantity step of 0.0001, as exchanges list it. Then
+one tick × one lot is a fraction of a quote minor unit (0.000001 EUR), so the engine counts
+quote money in *fine units*: ``price_step × quantity_step / quote_unit = n / d`` in lowest
+terms (``quote_per_tick_lot = n``, ``fine_per_unit = d``), a fine unit is ``quote_unit /
+d``, and ``ticks × lots`` costs exactly ``ticks × lots × n`` fine units. Balances never
+hold fine units; the rule below says where they become minor units:
 
-* a trade's quote amount, ``quantity × price`` (the API's rule: rounded half-to-even to the
-  quote decimals), is exact — the rounding never has anything to do;
-* a buy's reservation, ``price × quantity`` rounded up to the quote decimals, is exact too,
-  and equals the sum of what its fills at the limit price would cost, so a fully filled buy
-  leaves no dust held and a partly filled one releases exactly ``(limit − fill price) ×
-  quantity`` of price improvement plus the cancelled remainder's cost;
-* a market buy sized by a quote budget buys the largest whole number of lots it can afford
-  at each level (rounding the quantity *down*); the budget left over is released.
+* a trade's quote amount is the API's rule — ``price × quantity`` rounded half-to-even to
+  the quote decimals — applied to the *buy order's running total*: with ``C_i`` the exact
+  cost (fine units) of that buy order's first ``i`` fills and ``R`` the half-to-even
+  rounding to minor units, its ``i``-th trade moves ``R(C_i) − R(C_{i−1})`` from the buyer
+  to the seller (``rounded``). A single fill is exactly ``round(price × quantity)``; the
+  seller receives what the buyer pays, so money is conserved to the unit; and a buy order
+  pays ``R(its exact total)`` in all, however its fills fell;
+* a buy's reservation is ``price × quantity`` rounded *up* (``quote_units``). Its fills are
+  at its limit or better, so their exact total is at most that, and ``R`` of it never
+  exceeds the reservation. After each fill an open buy keeps ``⌈C + remaining × limit⌉
+  − R(C)`` held (``held_for``) — at least what its remaining lots can still add to what
+  it pays, and never more than it holds — and releases the rest (price improvement);
+  once it ends, it releases everything it still holds, so nothing is left held;
+* a market buy sized by a quote budget ``B`` buys the largest whole number of lots whose
+  exact cost is at most ``B × d`` fine units at each level (rounding the quantity *down*),
+  so it pays ``R(cost) ≤ B``; the budget left over is released.
 
-This is stricter than the original, which accepted any precision and leaked dust into
-``held`` (reference §3.5); it is what real exchanges do with tick and lot sizes.
+On a grid where ``price_step × quantity_step`` is a whole number of quote minor units
+(every USDT pair's 0.01 × 0.0001), ``d == 1``: every amount is exact and the rounding never
+has anything to do. This is stricter than the original, which accepted any precision and
+leaked dust into ``held`` (reference §3.5); it is what real exchanges do with tick and lot
+sizes.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
 
@@ -30,6 +47,8 @@ SELL = Side.SELL
 
 MAX_UNITS = Decimal(10) ** 15
 """No price, quantity or budget may exceed this many whole units (API.md)."""
+MAX_UNITS_INT = 10 ** 15
+"""``MAX_UNITS`` as an integer, for exact bounds."""
 
 EXACT = Context(prec=100)
 """Integer → Decimal conversions go through this context: 10^15 units with 18 decimals
@@ -57,6 +76,9 @@ class PairSpec:
     price_step: Decimal
     quantity_step: Decimal
     quote_per_tick_lot: int = field(init=False)
+    """What one tick × one lot costs, in fine units (``n`` of ``n / d``)."""
+    fine_per_unit: int = field(init=False)
+    """Fine units per quote minor unit (``d``; 1 when a tick × lot is whole minor units)."""
     max_ticks: int = field(init=False)
     max_lots: int = field(init=False)
     max_budget: int = field(init=False)
@@ -67,38 +89,45 @@ class PairSpec:
     base_ratio: tuple[int, int] = field(init=False)
 
     def __post_init__(self) -> None:
-        base_unit, quote_unit = _unit(self.base_decimals), _unit(self.quote_decimals)
+        quote_ratio = _unit(self.quote_decimals).as_integer_ratio()
+        base_ratio = _unit(self.base_decimals).as_integer_ratio()
         checks = {
-            "price_step must be a positive multiple of the quote asset's minor unit": (
-                self.price_step > 0 and (self.price_step / quote_unit) % 1 == 0
-            ),
-            "quantity_step must be a positive multiple of the base asset's minor unit": (
-                self.quantity_step > 0 and (self.quantity_step / base_unit) % 1 == 0
-            ),
-            "price_step × quantity_step must be a whole number of quote minor units": (
-                (self.price_step * self.quantity_step / quote_unit) % 1 == 0
-            ),
+            "price_step must be a positive multiple of the quote asset's minor unit":
+                _whole_units(self.price_step, quote_ratio) is not None,
+            "quantity_step must be a positive multiple of the base asset's minor unit":
+                _whole_units(self.quantity_step, base_ratio) is not None,
         }
         for message, ok in checks.items():
             if not ok:
                 raise GridError(f"{self.symbol}: {message}")
+        price_ratio = self.price_step.as_integer_ratio()
+        quantity_ratio = self.quantity_step.as_integer_ratio()
+        # price_step × quantity_step / quote_unit, in lowest terms (Fraction-free: ints)
+        n = price_ratio[0] * quantity_ratio[0] * quote_ratio[1]
+        d = price_ratio[1] * quantity_ratio[1] * quote_ratio[0]
+        g = math.gcd(n, d)
+        whole = MAX_UNITS_INT  # the bounds: floors of exact ratios (no decimal context)
         set_ = object.__setattr__  # frozen: derived fields are set once, here
-        set_(self, "quote_per_tick_lot", int(self.price_step * self.quantity_step / quote_unit))
-        set_(self, "max_ticks", int(MAX_UNITS / self.price_step))
-        set_(self, "max_lots", int(MAX_UNITS / self.quantity_step))
-        set_(self, "max_budget", int(MAX_UNITS / quote_unit))
-        set_(self, "price_ratio", self.price_step.as_integer_ratio())
-        set_(self, "quantity_ratio", self.quantity_step.as_integer_ratio())
-        set_(self, "quote_ratio", quote_unit.as_integer_ratio())
-        set_(self, "base_ratio", base_unit.as_integer_ratio())
+        set_(self, "quote_per_tick_lot", n // g)
+        set_(self, "fine_per_unit", d // g)
+        set_(self, "max_ticks", whole * price_ratio[1] // price_ratio[0])
+        set_(self, "max_lots", whole * quantity_ratio[1] // quantity_ratio[0])
+        set_(self, "max_budget", whole * quote_ratio[1] // quote_ratio[0])
+        set_(self, "price_ratio", price_ratio)
+        set_(self, "quantity_ratio", quantity_ratio)
+        set_(self, "quote_ratio", quote_ratio)
+        set_(self, "base_ratio", base_ratio)
 
     @classmethod
     def derive(cls, symbol: str, base_decimals: int, quote_decimals: int) -> PairSpec:
-        """The default grid for a pair: a third of the quote decimals for the price step and
-        the rest, capped by the base decimals, for the quantity step.
+        """The grid of a pair *stored* without steps: a third of the quote decimals for the
+        price step and the rest, capped by the base decimals, for the quantity step.
 
         For USDT (6) quoted pairs that is a price step of 0.01 and a quantity step of
-        0.0001, the grid of the shared benchmark workload.
+        0.0001, the grid of the seeded pairs and of the shared benchmark workload. Pairs
+        stored without steps (the seeded ones, and those added before pairs stored their
+        grid) keep trading on it; a pair added now without steps gets ``finest`` and
+        stores it.
         """
         price_decimals = quote_decimals // 3
         quantity_decimals = min(base_decimals, quote_decimals - price_decimals)
@@ -109,6 +138,13 @@ class PairSpec:
             _unit(price_decimals),
             _unit(quantity_decimals),
         )
+
+    @classmethod
+    def finest(cls, symbol: str, base_decimals: int, quote_decimals: int) -> PairSpec:
+        """The grid of a pair added without steps: every price with up to the quote
+        asset's decimals, every quantity with up to the base asset's (API.md)."""
+        return cls(symbol, base_decimals, quote_decimals, _unit(quote_decimals),
+                   _unit(base_decimals))
 
     # -- Decimal -> integers (None when off the grid; callers turn that into a rejection) --
 
@@ -171,12 +207,37 @@ class PairSpec:
     def base_amount(self, units: int) -> Decimal:
         return units_to_decimal(units, self.base_decimals)
 
-    # -- money: the one rule for holds and settlement -------------------------------------
+    # -- money: the one rule for holds and settlement (the module's docstring) ---------
+
+    def fine_cost(self, ticks: int, lots: int) -> int:
+        """``price × quantity`` exactly, in fine units (``quote_unit / fine_per_unit``)."""
+        return ticks * lots * self.quote_per_tick_lot
 
     def quote_units(self, ticks: int, lots: int) -> int:
-        """``price × quantity`` in quote minor units: exact, so both the half-to-even rule
-        for trades and the round-up rule for reservations give this same number."""
-        return ticks * lots * self.quote_per_tick_lot
+        """``price × quantity`` in quote minor units rounded *up*: a buy's reservation
+        (exact when ``fine_per_unit == 1``)."""
+        return -(-ticks * lots * self.quote_per_tick_lot // self.fine_per_unit)
+
+    def rounded(self, fine: int) -> int:
+        """``fine`` fine units in quote minor units, rounded half-to-even (``R``)."""
+        d = self.fine_per_unit
+        q, r = divmod(fine, d)
+        return q + 1 if 2 * r > d or (2 * r == d and q % 2) else q
+
+    def held_for(self, spent: int, ticks: int, lots: int) -> int:
+        """What an open buy at ``ticks`` whose fills so far cost ``spent`` fine units keeps
+        held for its ``lots`` left: ``⌈spent + lots × price⌉ − R(spent)``."""
+        if self.fine_per_unit == 1:
+            return ticks * lots * self.quote_per_tick_lot
+        most = spent + ticks * lots * self.quote_per_tick_lot
+        return -(-most // self.fine_per_unit) - self.rounded(spent)
+
+    def buyer_pays(self, spent: int, fine: int) -> int:
+        """What a buy order whose fills so far cost ``spent`` fine units pays for a fill of
+        ``fine`` more: ``R(spent + fine) − R(spent)``."""
+        if self.fine_per_unit == 1:
+            return fine
+        return self.rounded(spent + fine) - self.rounded(spent)
 
     def base_units(self, lots: int) -> int:
         """A quantity in lots as base-asset minor units."""
@@ -184,7 +245,8 @@ class PairSpec:
 
     @property
     def base_units_per_lot(self) -> int:
-        return int(self.quantity_step.scaleb(self.base_decimals))
+        (qn, qd), (bn, bd) = self.quantity_ratio, self.base_ratio
+        return qn * bd // (qd * bn)
 
 
 def plain(value: Decimal) -> str:
@@ -211,6 +273,12 @@ def on_grid(value: Decimal, step: tuple[int, int]) -> int | None:
     step_n, step_d = step
     n, d = n * step_d, d * step_n
     return None if n % d else n // d
+
+
+def _whole_units(step: Decimal, unit: tuple[int, int]) -> int | None:
+    """``step`` in ``unit``s if that is a positive whole number, else ``None``."""
+    units = on_grid(step, unit) if isinstance(step, Decimal) else None
+    return units if units is not None and units > 0 else None
 
 
 def _check(

@@ -74,6 +74,9 @@ class Clearing:
         self.pairs: dict[str, PairTerms] = {}
         self.terms: dict[Hashable, OrderTerms] = {}
         """Terms of every order that holds funds (open on a book or on its way there)."""
+        self.spent: dict[Hashable, int] = {}
+        """The exact cost (fine units) of each open buy order's fills so far, on grids
+        whose trades round (``settlement``; rebuilt from its trades at a restart)."""
 
     # -- configuration -------------------------------------------------------------------
 
@@ -114,13 +117,14 @@ class Clearing:
     def abandon(self, order_id: Hashable) -> list[Movement]:
         """Give back everything an order holds (the book refused it)."""
         self.terms.pop(order_id, None)
+        self.spent.pop(order_id, None)
         return self.ledger.release(order_id)
 
     def settle(self, symbol: str,
                events: list[Event]) -> tuple[list[Movement], list[SettledTrade]]:
         """Apply a book command's events: pay fills, release what orders no longer need."""
         movements, trades = settle(self.ledger, self.pairs[symbol], events,
-                                   self.terms.__getitem__)
+                                   self.terms.__getitem__, spent=self.spent)
         for e in events:
             if isinstance(e, OrderUpdated) and e.status in (OrderStatus.FILLED,
                                                             OrderStatus.CANCELLED):
@@ -175,7 +179,10 @@ class Clearing:
 
     def load(self, balances: Iterable[tuple[str, str, int, int]],
              reservations: Iterable[tuple[Hashable, str, str, int]],
-             terms: dict[Hashable, OrderTerms]) -> None:
-        """Rebuild the ledger from storage (see ``Ledger.load``)."""
+             terms: dict[Hashable, OrderTerms],
+             spent: dict[Hashable, int] | None = None) -> None:
+        """Rebuild the ledger from storage (see ``Ledger.load``); ``spent``: the open buy
+        orders' exact costs so far, where their grid rounds."""
         self.ledger.load(balances, reservations)
         self.terms = dict(terms)
+        self.spent = dict(spent or {})

@@ -11,9 +11,10 @@ Invariants (``check()``; DESIGN.md invariant 6):
   and pending withdrawals);
 * nothing is ever negative.
 
-Money rule (see ``excentra.engine.precision``): trade amounts are exact on a pair's grid, a
-buy limit reserves exactly ``price × quantity``, fills consume exactly what they cost, and
-whatever part of a reservation an order no longer needs (price improvement, cancelled or
+Money rule (see ``excentra.engine.precision``): a trade's quote amount is rounded
+half-to-even on its buy order's running cost (exact on most grids), a buy limit reserves
+``price × quantity`` rounded up, fills consume exactly what they cost, and whatever part
+of a reservation an order no longer needs (price improvement, rounding, cancelled or
 expired remainder, a market budget's leftover) is released at once. Fees are charged on what
 a party receives, rounded down to the asset's minor unit (never against the user), and are
 credited to ``FEE_ACCOUNT``.
@@ -145,8 +146,10 @@ class Ledger:
     def spend(self, out: list[Movement], ref: Hashable, amount: int, kind: str,
               trade_ref: Hashable) -> None:
         """Pay ``amount`` out of ``ref``'s reservation (held goes down, nothing else)."""
+        if not amount:  # a fill that rounds to no quote unit pays nothing (``precision``)
+            return
         r = self.reservations.get(ref)
-        if r is None or r.amount < amount:
+        if r is None or not 0 < amount <= r.amount:
             raise LedgerError(f"{ref!r} reserved {r and r.amount}, cannot spend {amount}")
         r.amount -= amount
         self._move(out, Movement(r.user_id, r.asset, 0, -amount, kind, trade_ref))

@@ -313,10 +313,11 @@ async def test_runtime_pair_trades_at_once_and_survives_a_restart(database_url: 
     async with Exchange(database_url) as ex:
         assert await _book(ex, "DOGE/USDT") == before
         assert await _book(ex, BTC_USDT) == btc_before
-        assert before["asks"] == [{"price": "0.25", "quantity": "90.0000"},
-                                  {"price": "0.30", "quantity": "50.0000"}]
+        # added without steps: the finest grid (USDT's 6 and DOGE's 8 decimals)
+        assert before["asks"] == [{"price": "0.250000", "quantity": "90.00000000"},
+                                  {"price": "0.300000", "quantity": "50.00000000"}]
         more = ok(await limit(ex, a, BUY, "0.30", "100", symbol="DOGE/USDT"))
-        assert more["filled_quantity"] == "100.0000"
+        assert more["filled_quantity"] == "100.00000000"
         assert await balance(ex.db, a, "DOGE") == (D(110), D(0))
         # Adding them again is refused: they exist (not a replay of the first answer).
         assert asset["symbol"] == "DOGE"

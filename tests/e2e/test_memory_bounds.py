@@ -27,7 +27,7 @@ from starlette.requests import Request
 
 from excentra.actors import ledger as ledger_module
 from excentra.actors.writes import _as_uuid
-from excentra.engine import OrderBook, OrderType, RejectCode, Side
+from excentra.engine import OrderBook, OrderType, RejectCode, Side, TradeExecuted
 from excentra.exchange import Exchange
 from excentra.http.app import create_app
 from excentra.http.auth import Tokens
@@ -259,10 +259,6 @@ async def test_the_refresh_grace_forgets_rotations_past_their_grace_and_its_boun
     assert grace.joining("old-99") is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine/book.py cancel() leaves the cancelled order in its level's queue until the "
-    "queue's head passes it; a level whose front order stays grows with every order "
-    "placed and cancelled behind it (see docs/RELIABILITY.md, Memory bounds)"))
 def test_a_level_under_place_and_cancel_churn_keeps_a_bounded_queue() -> None:
     book = OrderBook(btc_usdt())
     book.place_limit("front", "maker", Side.BUY, Decimal(100), Decimal(1))
@@ -274,4 +270,7 @@ def test_a_level_under_place_and_cancel_churn_keeps_a_bounded_queue() -> None:
     level = book._bids[best]
     assert len(book) == 1
     assert len(level.orders) - level.head <= 2 * level.count + 64
+    # the queue is still a FIFO of the live orders: the front one trades first
+    events = book.place_limit("taker", "other", Side.SELL, Decimal(100), Decimal(1))
+    assert [e.maker_order_id for e in events if isinstance(e, TradeExecuted)] == ["front"]
 

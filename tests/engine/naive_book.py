@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from excentra.engine import (
     BookLevel,
@@ -42,11 +43,11 @@ class Resting:
 
 
 def _ticks(value: object, step: Decimal) -> int | None:
-    """Exact conversion by Decimal arithmetic (the real book uses integer ratios)."""
+    """Exact conversion by ``Fraction`` arithmetic (the real book uses integer ratios)."""
     if not isinstance(value, Decimal) or not value.is_finite():
         return None
-    scaled = value / step
-    return int(scaled) if scaled == scaled.to_integral_value() else None
+    scaled = Fraction(value) / Fraction(step)
+    return int(scaled) if scaled.denominator == 1 else None
 
 
 def _code(units: int | None, raw: object, maximum: int, off: RejectCode,
@@ -94,19 +95,23 @@ class NaiveBook:
                size: int, by_budget: bool, stp: StpMode,
                events: list[Event]) -> tuple[int, int, str]:
         maker_side = Side.SELL if side is Side.BUY else Side.BUY
-        k = self.spec.quote_per_tick_lot
-        left, filled = size, 0
+        # A budget is counted as an exact amount of the quote asset, independently of the
+        # engine's fine units (which only name the trade's ``quote``).
+        left: Fraction = Fraction(size, 10 ** self.spec.quote_decimals) if by_budget else (
+            Fraction(size))
+        filled = 0
         while left:
             px = self._best(maker_side)
             if px is None or not self._crosses(side, limit, px):
-                return left, filled, "book"
-            if by_budget and left < px * k:
-                return left, filled, "size"
+                return int(left), filled, "book"
+            lot = Fraction(self.spec.price(px)) * Fraction(self.spec.quantity_step)
+            if by_budget and left < lot:
+                return int(left), filled, "size"
             touched, stop = False, None
             for maker in self._queue(maker_side, px):
                 if not left:
                     break
-                if by_budget and left < px * k:
+                if by_budget and left < lot:
                     # The budget is used up (below one lot here): the order is done,
                     # whoever rests next — an own order behind is never looked at (no STP).
                     stop = "size"
@@ -124,18 +129,18 @@ class NaiveBook:
                     stop = "self"
                     break
                 if by_budget:
-                    fill = min(maker.remaining, left // (px * k))
+                    fill = min(maker.remaining, int(left // lot))
                     if fill == 0:
                         stop = "size"
                         break
-                    left -= fill * px * k
+                    left -= fill * lot
                 else:
-                    fill = min(maker.remaining, left)
+                    fill = min(maker.remaining, int(left))
                     left -= fill
                 filled += fill
                 touched = True
                 events.append(TradeExecuted(maker.order_id, oid, maker.user_id, uid, side,
-                                            px, fill, fill * px * k))
+                                            px, fill, self._fine(fill * lot)))
                 maker.remaining -= fill
                 if maker.remaining == 0:
                     self.book.remove(maker)
@@ -155,8 +160,14 @@ class NaiveBook:
                 total, count = self._level(maker_side, px)
                 events.append(LevelChanged(self.seq + 1, maker_side, px, total, count))
             if stop is not None:
-                return left, filled, stop
-        return left, filled, "size"
+                return int(left), filled, stop
+        return int(left), filled, "size"
+
+    def _fine(self, amount: Fraction) -> int:
+        """An exact quote amount in the engine's fine units (it must be a whole number)."""
+        fine = amount * 10 ** self.spec.quote_decimals * self.spec.fine_per_unit
+        assert fine.denominator == 1, amount
+        return int(fine)
 
     def _fillable(self, uid: Hashable, side: Side, limit: int, stp: StpMode) -> int:
         maker_side = Side.SELL if side is Side.BUY else Side.BUY

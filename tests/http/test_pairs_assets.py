@@ -160,9 +160,10 @@ async def test_added_pair_trades_at_once(api: Api) -> None:
     pair = r.json()
     assert {k: pair[k] for k in ("base_asset", "quote_asset", "symbol", "is_active")} == {
         "base_asset": "ETH", "quote_asset": "BTC", "symbol": "ETH/BTC", "is_active": True}
-    # derived grid, quote BTC (8 decimals): price 10^-2, quantity min(18, 6) places
-    assert (Decimal(pair["price_step"]), Decimal(pair["quantity_step"])) == (
-        Decimal("0.01"), Decimal("0.000001"))
+    # no steps given: the finest grid, every price BTC's 8 decimals and every quantity
+    # ETH's 18 decimals can write
+    assert (pair["price_step"], pair["quantity_step"]) == ("0.00000001",
+                                                           "0.000000000000000001")
     assert (await api.client.get("/api/v1/pairs/ETH-BTC")).json() == pair
     assert pair in (await api.client.get("/api/v1/pairs/active")).json()
     _, seller = await api.funded(ETH="2")
@@ -182,6 +183,70 @@ async def test_added_pair_trades_at_once(api: Api) -> None:
     r = await api.client.post("/api/v1/pairs", headers=headers,
                               json={"base_asset": "ETH", "quote_asset": "BTC"})
     assert error(r) == (409, "Resource already exists")  # also when the core added it
+
+
+async def test_an_admin_lists_btc_eur_on_a_fiat_grid_and_it_trades_exactly(api: Api) -> None:
+    """EUR at 2 decimals, price step 0.01, quantity step 0.0001: a trade's EUR amount is
+    rounded half-to-even (each buy pays the rounding of its running exact cost), so the
+    euros moved are exact to the cent and conservation holds."""
+    headers = await admin(api)
+    r = await api.client.post("/api/v1/assets", headers=headers,
+                              json={"symbol": "EUR", "name": "Euro", "decimals": 2})
+    assert r.status_code == 201, r.text
+    r = await api.client.post("/api/v1/pairs", headers=headers, json={
+        "base_asset": "BTC", "quote_asset": "EUR", "price_step": "0.01",
+        "quantity_step": "0.0001"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["price_step"], r.json()["quantity_step"]) == ("0.01", "0.0001")
+    _, seller = await api.funded(BTC="0.05")
+    _, buyer = await api.funded(EUR="1000")
+    for who, side, price, quantity in ((seller, "sell", "60000.01", "0.0003"),
+                                       (seller, "sell", "60000.03", "0.0005"),
+                                       (buyer, "buy", "60000.05", "0.0007")):
+        r = await api.client.post("/api/v1/orders", headers=who, json={
+            "symbol": "BTC/EUR", "side": side, "order_type": "limit", "price": price,
+            "quantity": quantity})
+        assert r.status_code == 200, r.text
+    assert r.json()["status"] == "filled"
+    # 0.0003 × 60000.01 = 18.000003 and 0.0004 × 60000.03 = 24.000012: 42.000015 in all,
+    # paid as 42.00 (18.00, then 24.00)
+    balances = {b["asset"]: (Decimal(b["available"]), Decimal(b["held"])) for b in
+                (await api.client.get("/api/v1/balances", headers=buyer)).json()}
+    assert balances == {"EUR": (Decimal("958.00"), 0), "BTC": (Decimal("0.0007"), 0)}
+    balances = {b["asset"]: (Decimal(b["available"]), Decimal(b["held"])) for b in
+                (await api.client.get("/api/v1/balances", headers=seller)).json()}
+    assert balances == {"EUR": (Decimal("42.00"), 0),
+                        "BTC": (Decimal("0.0492"), Decimal("0.0001"))}
+    r = await api.client.post("/api/v1/orders", headers=buyer, json={
+        "symbol": "BTC/EUR", "side": "buy", "order_type": "limit", "price": "60000.001",
+        "quantity": "0.0001"})
+    assert error(r) == (400, "price has more decimal places than EUR allows (2 decimals)")
+    r = await api.client.post("/api/v1/orders", headers=buyer, json={
+        "symbol": "BTC/EUR", "side": "buy", "order_type": "limit", "price": "60000.01",
+        "quantity": "0.00001"})
+    assert error(r) == (400, "quantity must be a multiple of 0.0001 on BTC/EUR")
+
+
+@pytest.mark.parametrize(("steps", "message"), [
+    ({"price_step": "0.001", "quantity_step": "0.0001"},
+     "price_step must be a positive multiple of 0.01 (EUR has 2 decimals), at most "
+     "1000000000000000"),
+    ({"price_step": "0.01", "quantity_step": "0.000000001"},
+     "quantity_step must be a positive multiple of 0.00000001 (BTC has 8 decimals), at "
+     "most 1000000000000000"),
+    ({"price_step": "0.01"}, "price_step and quantity_step go together: give both or "
+                             "neither"),
+])
+async def test_a_grid_off_the_assets_decimals_is_refused_naming_the_rule(
+        api: Api, steps: dict[str, str], message: str) -> None:
+    headers = await admin(api)
+    r = await api.client.post("/api/v1/assets", headers=headers,
+                              json={"symbol": "EUR", "name": "Euro", "decimals": 2})
+    assert r.status_code == 201, r.text
+    r = await api.client.post("/api/v1/pairs", headers=headers,
+                              json={"base_asset": "BTC", "quote_asset": "EUR", **steps})
+    assert error(r) == (400, message)
+    assert (await api.client.get("/api/v1/pairs/BTC-EUR")).status_code == 404
 
 
 # -- assets ---------------------------------------------------------------------------------

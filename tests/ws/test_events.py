@@ -337,7 +337,9 @@ async def test_a_pair_added_at_runtime_gets_its_snapshot_on_subscribe(
             assert await ws.event() == empty
             await srv.order(seller, "sell", "1.5", "0.05", symbol="ETH/BTC")
             assert await ws.event() == {**empty, "seq": 1, "snapshot": {
-                "bids": [], "asks": [{"price": "0.05", "quantity": "1.500000"}]}}
+                # added without steps: the finest grid (BTC's 8, ETH's 18 decimals)
+                "bids": [], "asks": [{"price": "0.05000000",
+                                      "quantity": "1.500000000000000000"}]}}
 
 
 async def test_concurrent_placements_keep_seq_gapless_and_trades_in_commit_order(

@@ -7,6 +7,7 @@ engine accepts only prices and quantities on it, so clients need to know it.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
@@ -16,8 +17,7 @@ from starlette.routing import Route
 from excentra.actors.bridge import Rejected
 from excentra.db.database import Row
 from excentra.db.market import list_pairs, pair_by_symbol, set_pair_active
-from excentra.engine import RejectCode
-from excentra.engine.precision import PairSpec
+from excentra.engine.precision import MAX_UNITS, GridError, PairSpec, plain
 from excentra.http import fields as f
 from excentra.http.auth import require_active_admin, require_admin
 from excentra.http.errors import bad_request, not_found, rejection
@@ -39,6 +39,14 @@ ADD = f.Body("AddTradingPairRequest", {
                            route_rules={"pattern": ASSET_PATTERN}),
     "quote_asset": f.string(description="An active asset, e.g. USDT",
                             route_rules={"pattern": ASSET_PATTERN}),
+    "price_step": f.decimal(positive=True, description=(
+        "Prices must be multiples of it; itself a multiple of the quote asset's minor unit "
+        "(an addition). With quantity_step, or neither: without both, the finest grid — "
+        "every price with up to the quote's decimals, every quantity with up to the "
+        "base's")),
+    "quantity_step": f.decimal(positive=True, description=(
+        "Quantities must be multiples of it; itself a multiple of the base asset's minor "
+        "unit (an addition). With price_step, or neither")),
 }, required=("base_asset", "quote_asset"))
 
 STATUS = f.Body("SetTradingPairStatusRequest", {
@@ -108,12 +116,37 @@ async def add_pair(request: Request) -> Response:
     base, quote = (_asset(services, body[k]) for k in ("base_asset", "quote_asset"))
     if base == quote:  # the original accepted BTC/BTC; a pair needs two assets
         raise bad_request("Base and quote assets must be different")
-    outcome = await services.exchange.add_pair(base, quote)
+    price_step, quantity_step = _steps(services, base, quote, body)
+    outcome = await services.exchange.add_pair(base, quote, price_step=price_step,
+                                               quantity_step=quantity_step)
     if isinstance(outcome, Rejected):  # a pair that exists: 409 (the core knows them all)
-        if outcome.code is RejectCode.PRICE_OFF_TICK:  # no valid default grid
-            raise bad_request(f"No price/quantity grid fits {base}/{quote}")
         raise rejection(outcome.code)
     return json(outcome, status=201)  # the stored pair, in ``pair_json``'s shape
+
+
+def _steps(services: Services, base: str, quote: str,
+           body: dict[str, Any]) -> tuple[Decimal | None, Decimal | None]:
+    """The grid an admin asked for, checked here so a refusal names the rule; (None,
+    None) for the finest grid."""
+    price_step, quantity_step = body.get("price_step"), body.get("quantity_step")
+    if (price_step is None) != (quantity_step is None):
+        raise bad_request("price_step and quantity_step go together: give both or neither")
+    if price_step is None or quantity_step is None:
+        return None, None
+    decimals = services.exchange.registry.decimals()
+    for name, step, asset in (("price_step", price_step, quote),
+                              ("quantity_step", quantity_step, base)):
+        unit = Decimal(1).scaleb(-decimals[asset])
+        if step <= 0 or step > MAX_UNITS or step % unit != 0:
+            raise bad_request(f"{name} must be a positive multiple of {plain(unit)} "
+                              f"({asset} has {decimals[asset]} decimals), at most "
+                              f"{plain(MAX_UNITS)}")
+    try:
+        PairSpec(f"{base}/{quote}", decimals[base], decimals[quote], price_step,
+                 quantity_step)
+    except GridError as exc:  # the checks above are the rule; this is their backstop
+        raise bad_request(str(exc)) from None
+    return price_step, quantity_step
 
 
 @operation("set_trading_pair_status", "Admin",
