@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,6 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from excentra.db.database import Database
+
+log = logging.getLogger("excentra.db.state")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,9 @@ HOLDING_WITHDRAWALS = (
 
 
 async def load_state(db: Database) -> State:
+    """Everything the core is rebuilt from (at start and after a failure); long on a big
+    database, so it reports its progress."""
+    started = time.monotonic()
     assets = [AssetState(r["symbol"], int(r["decimals"]), r["is_active"]) for r in
               await db.fetch_all("SELECT symbol, decimals, is_active FROM assets",
                                  types={"is_active": bool})]
@@ -106,6 +113,9 @@ async def load_state(db: Database) -> State:
                 await db.fetch_all("SELECT user_id, asset, available, held FROM balances",
                                    types={"user_id": uuid.UUID, "available": Decimal,
                                           "held": Decimal})]
+    log.info("loading state: balances read; reading open orders",
+             extra={"assets": len(assets), "pairs": len(pairs), "balances": len(balances),
+                    "elapsed_seconds": round(time.monotonic() - started, 3)})
     orders = [OpenOrderState(**r) for r in await db.fetch_all(
         "SELECT o.id, o.user_id, p.symbol, o.side, o.order_type, o.price, o.quantity, "
         "o.remaining_quantity AS remaining, o.reserved, o.seq, o.client_order_id, "
@@ -127,9 +137,13 @@ async def load_state(db: Database) -> State:
     seqs: dict[str, Any] = await db.fetch_one(
         "SELECT (SELECT COALESCE(MAX(seq), 0) FROM orders) AS order_seq, "
         "(SELECT COALESCE(MAX(seq), 0) FROM trades) AS trade_seq") or {}
-    return State(assets, pairs, balances, orders, withdrawals,
-                 int(seqs.get("order_seq") or 0), int(seqs.get("trade_seq") or 0),
-                 chain_withdrawals, credited, await _buy_fills(db))
+    state = State(assets, pairs, balances, orders, withdrawals,
+                  int(seqs.get("order_seq") or 0), int(seqs.get("trade_seq") or 0),
+                  chain_withdrawals, credited, await _buy_fills(db))
+    log.info("loading state: done", extra={
+        "open_orders": len(orders), "pending_withdrawals": len(withdrawals),
+        "elapsed_seconds": round(time.monotonic() - started, 3)})
+    return state
 
 
 BUY_FILLS = (

@@ -98,6 +98,9 @@ async def seed_books(services: Services) -> None:
         log.info("seed skipped: system orders already rest", extra={"pair": symbol})
     if not pairs:
         return
+    log.info("seeding order books: fetching reference prices",
+             extra={"pairs": [p.symbol for p in pairs], "url": services.settings.coingecko_url,
+                    "timeout_seconds": services.settings.price_timeout})
     prices = await _reference_prices(services.settings, pairs)
     await asyncio.gather(*(_seed_pair(services.exchange, pair, prices.get(pair.symbol))
                            for pair in pairs))
