@@ -22,6 +22,7 @@ import os
 import random
 import signal
 import subprocess
+import time
 import uuid
 from collections import Counter, defaultdict
 from decimal import Decimal
@@ -177,13 +178,16 @@ async def test_a_poisoned_command_among_honest_http_traffic_refuses_only_the_poi
             rebuilds = services.exchange.recoveries()["core"]
 
             statuses: dict[str, Counter[int]] = defaultdict(Counter)
+            took: list[float] = []
 
             async def honest(i: int, headers: dict[str, str]) -> None:
                 for n in range(25):
+                    started = time.perf_counter()
                     r = await c.post("/api/v1/orders", headers=headers, json={
                         "symbol": SYMBOL, "side": "buy" if i % 2 else "sell",
                         "order_type": "limit", "price": str(100 + (n % 5) - 2),
                         "quantity": "0.001"})
+                    took.append(time.perf_counter() - started)
                     statuses["honest"][r.status_code] += 1
 
             async def poison() -> None:
@@ -194,6 +198,9 @@ async def test_a_poisoned_command_among_honest_http_traffic_refuses_only_the_poi
                 assert "could not be stored" in r.json()["error"], r.text
 
             await asyncio.gather(*(honest(i, h) for i, h in enumerate(traders)), poison())
+            took.sort()  # the delay honest callers saw (printed: timings never pass/fail)
+            print(f"honest orders: median {took[len(took) // 2] * 1000:.0f} ms, "
+                  f"max {took[-1] * 1000:.0f} ms (the core rebuilt once meanwhile)")
 
             assert statuses["poisoner"] == Counter({422: 1})
             assert statuses["honest"] == Counter({200: 25 * TRADERS}), statuses
