@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Match
+from starlette.routing import Match, Route
 
 from excentra.engine import RejectCode
 
@@ -60,17 +60,19 @@ def error_response(status: int, message: str,
 REJECTIONS: dict[RejectCode, tuple[int, str]] = {
     RejectCode.PRICE_NOT_POSITIVE: (400, "Price is or less than zero"),
     RejectCode.QUANTITY_NOT_POSITIVE: (400, "Quantity is or less than zero"),
-    RejectCode.PRICE_OFF_TICK: (400, "Price is not a multiple of the pair's price step"),
-    RejectCode.QUANTITY_OFF_LOT: (400, "Quantity is not a multiple of the pair's "
+    # Off the asset's or pair's precision: 422, a well-formed amount that what exists
+    # (decimals, grid: data, not a schema) cannot take, as ``validate.check_places``.
+    RejectCode.PRICE_OFF_TICK: (422, "Price is not a multiple of the pair's price step"),
+    RejectCode.QUANTITY_OFF_LOT: (422, "Quantity is not a multiple of the pair's "
                                        "quantity step"),
-    RejectCode.BUDGET_OFF_GRID: (400, "Amount has more decimal places than the quote asset"),
+    RejectCode.BUDGET_OFF_GRID: (422, "Amount has more decimal places than the quote asset"),
     RejectCode.AMOUNT_TOO_LARGE: (400, "Amount is too large"),
     RejectCode.INVALID_NUMBER: (400, "Invalid number"),
     RejectCode.DUPLICATE_ORDER_ID: (409, "Resource already exists"),
     RejectCode.POST_ONLY_WOULD_TAKE: (400, "Post-only order would take liquidity"),
     RejectCode.ORDER_NOT_FOUND: (404, "Order not found"),
     RejectCode.INSUFFICIENT_FUNDS: (422, "Insufficient balance"),
-    RejectCode.AMOUNT_OFF_GRID: (400, "Amount has more decimal places than the asset allows"),
+    RejectCode.AMOUNT_OFF_GRID: (422, "Amount has more decimal places than the asset allows"),
     RejectCode.AMOUNT_NOT_POSITIVE: (400, "Amount must be greater than zero"),
     RejectCode.PAIR_NOT_FOUND: (422, "Invalid or unsupported trading pair"),
     RejectCode.ASSET_NOT_FOUND: (400, "Asset is not supported"),
@@ -119,13 +121,13 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 
 def _allowed(request: Request) -> list[str]:
-    """Every method some route of the app serves at the request's path."""
-    methods: set[str] = set()
-    for route in getattr(request.app, "routes", ()):
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """Every method the request's path is served with: by its static routes if it has
+    any (``/balances/deposit``: POST, not also the GET of ``/balances/{asset}``), else by
+    the templated ones that match it."""
+    matching = [route for route in getattr(request.app, "routes", ())
+                if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE]
+    static = [route for route in matching if not route.param_convertors]
+    return sorted({m for route in static or matching for m in route.methods or ()})
 
 
 async def dependency_unavailable(request: Request, exc: Exception) -> Response:

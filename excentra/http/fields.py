@@ -33,12 +33,18 @@ MAX_BODY = 64 * 1024
 """Largest request body read (bytes); more → 413."""
 MAX_MAGNITUDE = Decimal(10) ** 15
 """Largest absolute amount accepted in whole units (API.md "Amount limits")."""
-DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+DECIMAL_PATTERN = r"^-?0*([0-9]{1,15}(\.[0-9]+)?|1000000000000000(\.0+)?)$"
 """The one form of a decimal string, in the schema and on the server: ASCII digits only
-(Python's ``\\d`` and ``Decimal`` also take Arabic-Indic and other digits)."""
-POSITIVE_DECIMAL_PATTERN = r"^(0*[1-9][0-9]*(\.[0-9]+)?|0+\.[0-9]*[1-9][0-9]*)$"
+(Python's ``\\d`` and ``Decimal`` also take Arabic-Indic and other digits), at most
+``MAX_MAGNITUDE`` (the server says "too large" for that and "plain decimal" for the form)."""
+POSITIVE_DECIMAL_PATTERN = (r"^(0*[1-9][0-9]{0,14}(\.[0-9]+)?|0+\.[0-9]*[1-9][0-9]*"
+                            r"|0*1000000000000000(\.0+)?)$")
 """``DECIMAL_PATTERN`` for an amount that must be above zero (the routes refuse the rest
 with their own 400 messages, e.g. ``Amount must be greater than zero``)."""
+MAX_PLACES = MAX_BODY
+"""Most decimal places a JSON number may write out (``1e-70000``): no string that fits in a
+body has more, and far fewer are refused later by the asset's decimals. Bounded so that no
+``Decimal`` operation meets an exponent beyond its context's range."""
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 _NUMBERISH = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*"
                         r"|\s*[+-]?(nan|inf|infinity|snan)\s*", re.IGNORECASE)
@@ -133,30 +139,22 @@ def decimal(*, nullable: bool = False, description: str = "",
     ``positive``: the schema says it must be above zero (the route checks it itself)."""
     rule = ("A string of ASCII digits with an optional leading '-' and an optional '.' "
             "followed by digits (no '+', spaces, exponent, NaN or Infinity), or a JSON "
-            "number written without an exponent")
+            "number; at most 10^15 in absolute value")
     schema: dict[str, Any] = {"type": ["string", "number"], "pattern": DECIMAL_PATTERN,
+                              "minimum": -int(MAX_MAGNITUDE),
+                              "maximum": int(MAX_MAGNITUDE),
                               "examples": ["0.5"]}
     if positive:
+        del schema["minimum"]
         schema.update(pattern=POSITIVE_DECIMAL_PATTERN, exclusiveMinimum=0)
         rule += "; greater than zero"
     return Prop(schema, parse_decimal, nullable, f"{description}. {rule}" if description else rule)
 
 
-@dataclass(frozen=True)
-class ExponentNumber:
-    """A JSON number literal written with an exponent (``1e3``, ``0.1e1``), kept as written
-    so a decimal field can refuse it by name (400) and any other field by type (422)."""
-
-    literal: str
-
-
 def parse_decimal(name: str, value: Any) -> Decimal:
-    if isinstance(value, ExponentNumber):
-        raise bad_request(f"{name} must be a plain decimal number (no exponent, NaN or "
-                          "Infinity)")
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise ShapeError(f"{name}: invalid type, expected a decimal string")
-    if isinstance(value, Decimal):  # a JSON fraction without exponent (see ``loads``)
+    if isinstance(value, Decimal):  # a JSON fraction or exponent form (see ``loads``)
         return _bounded(name, value)
     text = check_text(name, value) if isinstance(value, str) else str(value)
     if not _PLAIN_DECIMAL.fullmatch(text):
@@ -169,9 +167,15 @@ def parse_decimal(name: str, value: Any) -> Decimal:
 
 
 def _bounded(name: str, number: Decimal) -> Decimal:
-    if abs(number) > MAX_MAGNITUDE:
+    # copy_abs and comparison are exact: abs() would round, and overflow on 1e999999999
+    if number.copy_abs() > MAX_MAGNITUDE:
         raise bad_request(f"{name} is too large (at most 10^15)")
-    return number
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # JSON and the plain form have no NaN or Infinity
+    if exponent < -MAX_PLACES:
+        raise bad_request(f"{name} has too many decimal places")
+    # 1e2 as 100, the same Decimal the plain form gives (``quantize`` is exact up here)
+    return number.quantize(Decimal(1)) if exponent > 0 else number
 
 
 def enum(*values: str, nullable: bool = False, description: str = "") -> Prop:
@@ -193,7 +197,11 @@ def boolean(*, nullable: bool = False, description: str = "") -> Prop:
     return Prop({"type": "boolean"}, parse, nullable, description)
 
 
-def integer(minimum: int, maximum: int, *, description: str = "") -> Prop:
+def integer(minimum: int, maximum: int, *, description: str = "",
+            route_rules: Mapping[str, Any] | None = None) -> Prop:
+    """A JSON integer from ``minimum`` to ``maximum`` (else 422); ``route_rules`` as in
+    :func:`string` (e.g. a narrower ``minimum``/``maximum`` the route refuses with its own
+    400 messages)."""
     def parse(name: str, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ShapeError(f"{name}: invalid type, expected an integer")
@@ -201,8 +209,8 @@ def integer(minimum: int, maximum: int, *, description: str = "") -> Prop:
             raise ShapeError(f"{name}: must be between {minimum} and {maximum}")
         return value
 
-    return Prop({"type": "integer", "minimum": minimum, "maximum": maximum}, parse,
-                description=description)
+    return Prop({"type": "integer", "minimum": minimum, "maximum": maximum,
+                 **(route_rules or {})}, parse, description=description)
 
 
 # -- bodies ---------------------------------------------------------------------------------
@@ -212,16 +220,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def _number(literal: str) -> Decimal | ExponentNumber:
-    if "e" in literal or "E" in literal:
-        return ExponentNumber(literal)
-    return Decimal(literal)
-
-
 def loads(raw: bytes) -> Any:
-    """Parse JSON exactly: fractions as ``Decimal`` (exponent forms as
-    :class:`ExponentNumber`); NaN/Infinity literals are malformed."""
-    return json.loads(raw, parse_float=_number, parse_constant=_reject_constant)
+    """Parse JSON exactly: every fraction or exponent form as the ``Decimal`` it writes
+    (``0.1`` is 0.1, ``1e-7`` is 0.0000001, never a float); NaN/Infinity literals are
+    malformed."""
+    return json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,19 @@ schema(ERROR, {"type": "object", "required": ["error"],
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: where an id in this operation's success response can be used, so
+    a client (or a stateful test) can follow it."""
+
+    operation_id: str
+    parameters: Mapping[str, str]
+    """The target's parameter → a runtime expression, e.g. ``$response.body#/id``."""
+
+    def spec(self) -> dict[str, Any]:
+        return {"operationId": self.operation_id, "parameters": dict(self.parameters)}
+
+
+@dataclass(frozen=True)
 class Operation:
     operation_id: str
     tag: str
@@ -94,15 +107,18 @@ class Operation:
     (no body)."""
     rate_limited: bool = False
     description: Text = ""
+    links: Mapping[str, Link] = field(default_factory=dict)
+    """Name → link, shown on the success (lowest 2xx) response."""
 
 
 def operation(operation_id: str, tag: str, summary: str, *, access: Access = "public",
               body: Body | None = None, params: Iterable[Param] = (),
               responses: Mapping[int, ResponseBody] | None = None,
-              rate_limited: bool = False, description: Text = "") -> Callable[[F], F]:
+              rate_limited: bool = False, description: Text = "",
+              links: Mapping[str, Link] | None = None) -> Callable[[F], F]:
     """Attach the OpenAPI description of an endpoint to its function."""
     op = Operation(operation_id, tag, summary, access, body, tuple(params),
-                   dict(responses or {}), rate_limited, description)
+                   dict(responses or {}), rate_limited, description, dict(links or {}))
 
     def attach(fn: F) -> F:
         fn.__openapi__ = op  # type: ignore[attr-defined]
@@ -165,6 +181,10 @@ def _operation_doc(op: Operation, settings: Settings) -> dict[str, Any]:
                         for s, b in sorted(responses.items())}
     if op.access != "public":
         doc["responses"]["401"]["headers"] = {"WWW-Authenticate": _CHALLENGE}
+    if op.links:
+        success = min(s for s in op.responses if 200 <= s < 300)
+        doc["responses"][str(success)]["links"] = {name: link.spec()
+                                                   for name, link in op.links.items()}
     return doc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from excentra.http.errors import bad_request, unprocessable
+from excentra.http.errors import unprocessable
 from excentra.http.symbols import path_symbol
 from excentra.registry import Registry
 
@@ -19,11 +19,12 @@ def places(value: Decimal) -> int:
 
 
 def check_places(catalog: Registry, name: str, value: Decimal, asset: str) -> None:
-    """400 when ``value`` has more decimal places than ``asset`` allows (API.md)."""
+    """422 when ``value`` has more decimal places than ``asset`` allows (API.md): the
+    amount is well-formed, the asset's decimals (data, not the schema) refuse it."""
     info = catalog.assets.get(asset)
     if info is not None and places(value) > info.decimals:
-        raise bad_request(f"{name} has more decimal places than {asset} allows "
-                          f"({info.decimals} decimals)")
+        raise unprocessable(f"{name} has more decimal places than {asset} allows "
+                            f"({info.decimals} decimals)")
 
 
 def pair_filter(catalog: Registry, text: str | None) -> uuid.UUID | None:

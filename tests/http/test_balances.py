@@ -58,7 +58,7 @@ async def test_deposit_and_withdraw(api: Api) -> None:
     ("deposit", {"asset": "ETH", "amount": "0.51"}, 400, "Maximum deposit for ETH is 0.5"),
     ("deposit", {"asset": "SOL", "amount": "6"}, 400, "Maximum deposit for SOL is 5"),
     ("deposit", {"asset": "DOGE", "amount": "1"}, 422, "DOGE is not supported"),
-    ("deposit", {"asset": "USDT", "amount": "1.0000001"}, 400,
+    ("deposit", {"asset": "USDT", "amount": "1.0000001"}, 422,
      "amount has more decimal places than USDT allows (6 decimals)"),
     ("withdraw", {"asset": "USDT", "amount": "-1"}, 400, "Amount cannot be less than Zero"),
     ("withdraw", {"asset": "DOGE", "amount": "1"}, 422, "DOGE is not supported"),

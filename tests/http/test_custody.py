@@ -120,7 +120,8 @@ async def test_deposit_address_refuses_an_asset_without_a_chain(
     params = {} if asset is None else {"asset": asset}
     r = await custody.api.client.get("/api/v1/deposits/address", params=params,
                                      headers=headers)
-    assert (r.status_code, r.json()) == (400, {"error": message})
+    status = 400 if asset is None else 422  # well-formed, but no asset with a chain
+    assert (r.status_code, r.json()) == (status, {"error": message})
 
 
 async def test_a_deposit_is_pending_with_its_confirmations_then_credited(
@@ -166,9 +167,11 @@ async def test_a_deposit_is_pending_with_its_confirmations_then_credited(
     assert only["total"] == 1
     _, bob = await api.user()
     assert (await custody.get("/api/v1/deposits", bob))["total"] == 0
-    for bad in ({"status": "lost"}, {"asset": "NOPE"}, {"limit": "0"}):
+    for bad in ({"status": "lost"}, {"asset": "NO-PE"}, {"limit": "0"}):
         r = await api.client.get("/api/v1/deposits", params=bad, headers=alice)
         assert r.status_code == 400, bad
+    r = await api.client.get("/api/v1/deposits", params={"asset": "NOPE"}, headers=alice)
+    assert (r.status_code, r.json()) == (422, {"error": "unknown asset: NOPE"})
 
 
 # -- withdrawals: refused before anything is held -----------------------------------------------
@@ -188,10 +191,11 @@ def _miscased(address: str) -> str:
     ({"amount": "0"}, 400, "greater than zero"),
     ({"amount": "-1"}, 400, "greater than zero"),
     ({"amount": "5"}, 422, "plus the 0.0005 ETH network fee"),
-    ({"amount": "0.0010000000000000001"}, 400, "decimal places"),
-    ({"asset": "USDT", "amount": "5.1234567"}, 400, "decimal places"),
-    ({"asset": "BTC"}, 400, "BTC has no on-chain withdrawals; use /api/v1/balances/withdraw"),
-    ({"asset": "NOPE"}, 400, "not supported"),
+    ({"amount": "0.0010000000000000001"}, 422, "decimal places"),
+    ({"asset": "USDT", "amount": "5.1234567"}, 422, "decimal places"),
+    ({"asset": "BTC"}, 422, "BTC has no on-chain withdrawals; use /api/v1/balances/withdraw"),
+    ({"asset": "NOPE"}, 422, "not supported"),
+    ({"asset": "NO PE"}, 400, "not supported"),
     ({"address": None}, 422, "address"),
 ])
 async def test_a_refused_withdrawal_holds_nothing(custody: Custody, body: dict[str, Any],
@@ -352,7 +356,7 @@ async def test_a_chain_asset_has_no_simulated_transfers(custody: Custody, path: 
     for asset in ("ETH", "USDT"):
         r = await api.client.post(f"/api/v1/balances/{path}", headers=alice,
                                   json={"asset": asset, "amount": "0.01"})
-        assert r.status_code == 400, r.text
+        assert r.status_code == 422, r.text
         assert r.json() == {"error": message.replace("ETH", asset)}
     assert await custody.balance(alice) == (D(1), 0)
     r = await api.client.post(f"/api/v1/balances/{path}", headers=alice,
@@ -484,7 +488,7 @@ async def test_without_a_chain_health_has_no_chains(api: Api) -> None:
     _, alice = await api.user()
     r = await api.client.get("/api/v1/deposits/address", params={"asset": "ETH"},
                              headers=alice)
-    assert r.status_code == 400
+    assert r.status_code == 422  # ETH exists but has no chain here
     assert (await api.client.get("/api/v1/deposits", headers=alice)).json()["total"] == 0
 
 
@@ -511,7 +515,7 @@ async def test_an_unlisted_token_is_left_without_a_chain(
         _, alice = await api.user()
         r = await api.client.get("/api/v1/deposits/address", params={"asset": "DAI"},
                                  headers=alice)
-        assert (r.status_code, r.json()) == (400, {"error": "DAI is not supported"})
+        assert (r.status_code, r.json()) == (422, {"error": "DAI is not supported"})
 
 
 async def test_settings_read_the_chain_and_the_mnemonic_from_the_environment() -> None:

@@ -57,3 +57,30 @@ async def test_docs_page_loads_only_local_assets(api: Api) -> None:
         asset = await api.client.get(source)
         assert asset.status_code == 200, source
         assert len(asset.content) > 1000, source
+
+
+async def test_links_lead_from_a_new_id_to_the_operations_on_it(api: Api) -> None:
+    """Each link names an operation of the document and one of its path parameters, and
+    reads the id from where the response's schema puts it."""
+    doc = (await api.client.get("/api-docs/openapi.json")).json()
+    by_id = {op["operationId"]: op for ops in doc["paths"].values() for op in ops.values()}
+    found = {}
+    for op in by_id.values():
+        for status, response in op["responses"].items():
+            for link in response.get("links", {}).values():
+                target = by_id[link["operationId"]]
+                params = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+                assert set(link["parameters"]) <= params, link
+                found[(op["operationId"], status, link["operationId"])] = \
+                    link["parameters"]
+    order_id = {"order_id": "$response.body#/order_id"}
+    first = {"order_id": "$response.body#/data/0/id"}
+    withdrawal = {"withdrawal_id": "$response.body#/id"}
+    assert found == {
+        ("place_order", "200", "get_order_by_id"): order_id,
+        ("place_order", "200", "cancel_order"): order_id,
+        ("get_orders", "200", "get_order_by_id"): first,
+        ("get_orders", "200", "cancel_order"): first,
+        ("request_withdrawal", "201", "approve_withdrawal"): withdrawal,
+        ("request_withdrawal", "201", "reject_withdrawal"): withdrawal,
+    }

@@ -62,7 +62,7 @@ SHAPES: list[tuple[dict[str, Any], int]] = [
     (with_(price="NaN"), 400), (with_(price="Infinity"), 400), (with_(price="-inf"), 400),
     (with_(price="1e3"), 400), (with_(quantity="1E-2"), 400), (with_(price=1e20), 400),
     (with_(price="1" + "0" * 16), 400), (with_(quantity=10**16), 400),
-    (with_(quantity="9" * 400), 400), (with_(price="0." + "0" * 30 + "1"), 400),
+    (with_(quantity="9" * 400), 400), (with_(price="0." + "0" * 30 + "1"), 422),
     (with_(quantity="0"), 400), (with_(quantity="-0.01"), 400), (with_(price="-100"), 400),
     (with_(symbol="../../etc/passwd"), 400), (with_(symbol="BTC/USDT/.."), 400),
     (with_(symbol="BTC/ZZZ"), 422), (with_(symbol=" / "), 400), (with_(symbol="BTC\x00/USDT"), 400),

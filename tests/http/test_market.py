@@ -197,8 +197,6 @@ async def test_ticker_symbol_forms(api: Api) -> None:
 
 
 @pytest.mark.parametrize(("path", "message"), [
-    ("BTC-XYZ", "Invalid pair symbol"),
-    ("BTC/XYZ", "Invalid pair symbol"),
     ("BTC-USDT-X", "Invalid asset symbol, expected e.g `BTC-USDT`"),
     ("BTC/USDT/X", "Invalid asset symbol, expected e.g `BTC/USDT`"),
     ("..%2F..", "Invalid asset symbol, expected e.g `BTC/USDT`"),
@@ -208,6 +206,13 @@ async def test_ticker_symbol_forms(api: Api) -> None:
 ])
 async def test_ticker_symbol_errors(api: Api, path: str, message: str) -> None:
     assert error(await api.client.get(f"/api/v1/ticker/{path}")) == (400, message)
+
+
+@pytest.mark.parametrize("path", ["BTC-XYZ", "BTC/XYZ", "%200%20/%200%20%20"])
+async def test_the_ticker_of_an_unknown_pair_is_404(api: Api, path: str) -> None:
+    """Well-formed but no such pair: no such ticker (the original's message; it said 400)."""
+    assert error(await api.client.get(f"/api/v1/ticker/{path}")) == (
+        404, "Invalid pair symbol")
 
 
 @pytest.mark.parametrize(("last", "baseline", "pct"), [

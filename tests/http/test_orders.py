@@ -159,20 +159,20 @@ async def test_too_many_decimals_names_the_asset(api: Api) -> None:
     _, user = await api.funded(USDT="1000")
     r = await api.client.post(ORDERS, headers=user, json=limit("buy", "1.0000001", "1"))
     assert (r.status_code, r.json()) == (
-        400, {"error": "price has more decimal places than USDT allows (6 decimals)"})
+        422, {"error": "price has more decimal places than USDT allows (6 decimals)"})
     r = await api.client.post(ORDERS, headers=user, json=limit("buy", "1", "0.000000001"))
     assert (r.status_code, r.json()) == (
-        400, {"error": "quantity has more decimal places than BTC allows (8 decimals)"})
+        422, {"error": "quantity has more decimal places than BTC allows (8 decimals)"})
 
 
-async def test_off_grid_price_is_a_clear_400(api: Api) -> None:
+async def test_off_grid_price_is_a_clear_422(api: Api) -> None:
     _, user = await api.funded(USDT="1000")
     r = await api.client.post(ORDERS, headers=user, json=limit("buy", "100.001", "1"))
     assert (r.status_code, r.json()) == (
-        400, {"error": "price must be a multiple of 0.01 on BTC/USDT"})
+        422, {"error": "price must be a multiple of 0.01 on BTC/USDT"})
     r = await api.client.post(ORDERS, headers=user, json=limit("buy", "100", "0.00001"))
     assert (r.status_code, r.json()) == (
-        400, {"error": "quantity must be a multiple of 0.0001 on BTC/USDT"})
+        422, {"error": "quantity must be a multiple of 0.0001 on BTC/USDT"})
 
 
 async def test_client_order_id_is_idempotent_per_user(api: Api) -> None:

@@ -86,7 +86,7 @@ async def test_all_pairs_for_admins_with_active_filter(api: Api) -> None:
     assert error(await api.client.get("/api/v1/trades/SOL-USDT")) == (
         400, "SOL/USDT market not supported")
     assert error(await api.client.get("/api/v1/ticker/SOL-USDT")) == (
-        400, "Invalid pair symbol")
+        404, "Invalid pair symbol")
 
 
 async def test_admin_routes_need_an_admin(api: Api) -> None:
@@ -220,11 +220,11 @@ async def test_an_admin_lists_btc_eur_on_a_fiat_grid_and_it_trades_exactly(api: 
     r = await api.client.post("/api/v1/orders", headers=buyer, json={
         "symbol": "BTC/EUR", "side": "buy", "order_type": "limit", "price": "60000.001",
         "quantity": "0.0001"})
-    assert error(r) == (400, "price has more decimal places than EUR allows (2 decimals)")
+    assert error(r) == (422, "price has more decimal places than EUR allows (2 decimals)")
     r = await api.client.post("/api/v1/orders", headers=buyer, json={
         "symbol": "BTC/EUR", "side": "buy", "order_type": "limit", "price": "60000.01",
         "quantity": "0.00001"})
-    assert error(r) == (400, "quantity must be a multiple of 0.0001 on BTC/EUR")
+    assert error(r) == (422, "quantity must be a multiple of 0.0001 on BTC/EUR")
 
 
 @pytest.mark.parametrize(("steps", "message"), [

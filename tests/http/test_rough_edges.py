@@ -300,12 +300,27 @@ async def test_a_suspended_users_refresh_is_403_and_stays_revoked(api: Api) -> N
 async def test_405_names_every_method_of_a_parameterised_path(api: Api) -> None:
     order_path = f"{ORDERS}/{uuid.uuid4()}"
     for path, methods in ((order_path, {"DELETE", "GET", "HEAD"}),
-                          ("/api/v1/pairs/BTC-USDT", {"GET", "HEAD", "PATCH"}),
-                          # GET /balances/{asset} matches it too (asset "deposit")
-                          ("/api/v1/balances/deposit", {"GET", "HEAD", "POST"})):
+                          ("/api/v1/pairs/BTC-USDT", {"GET", "HEAD", "PATCH"})):
         r = await api.client.request("PUT", path)
         assert r.status_code == 405, path
         assert set(r.headers["allow"].split(", ")) == methods, path
+
+
+@pytest.mark.parametrize(("method", "path", "methods"), [
+    ("PATCH", "/api/v1/pairs/active", {"GET", "HEAD"}),      # not PATCH /pairs/{symbol}
+    ("OPTIONS", "/api/v1/balances/deposit", {"POST"}),       # not GET /balances/{asset}
+    ("GET", "/api/v1/balances/deposit", {"POST"}),
+    ("GET", "/api/v1/balances/withdraw", {"POST"}),
+    ("DELETE", "/api/v1/trades/me", {"GET", "HEAD"}),
+])
+async def test_a_static_path_owns_its_methods(api: Api, method: str, path: str,
+                                              methods: set[str]) -> None:
+    """A static path never falls through to the templated route beside it: another method
+    there is a 405 that lists the static path's methods alone."""
+    _, headers = await api.user(role="admin")  # past any role check a handler would make
+    r = await api.client.request(method, path, headers=headers)
+    assert (r.status_code, r.json()) == (405, {"error": "Method Not Allowed"}), path
+    assert set(r.headers["allow"].split(", ")) == methods, path
 
 
 # -- 8. the schema refuses what the server refuses ------------------------------------------

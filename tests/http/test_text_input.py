@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from excentra.http import fields
 from excentra.http.errors import ApiError
 from excentra.http.routes.assets import NAME_PATTERN
 from excentra.http.routes.auth import EMAIL_PATTERN, valid_email
+from excentra.http.routes.users import PASSWORD_RULES, USERNAME_RULES, check_update
 from excentra.http.symbols import ASSET_PATTERN, FILTER_PATTERN, SLASH_PATTERN
 from tests.http.conftest import Api
 
@@ -126,14 +128,33 @@ async def test_number_like_amounts_are_400(api: Api, amount: str) -> None:
     assert r.json()["error"].startswith("amount must be a plain decimal number")
 
 
-@pytest.mark.parametrize("raw", [b"0.1e1", b"1E2", b"1e-2"])
-async def test_json_numbers_with_exponent_are_400(api: Api, raw: bytes) -> None:
-    _, user = await api.funded(USDT="1000")
+@pytest.mark.parametrize(("raw", "credited"), [
+    (b"0.1e1", "1"), (b"1E2", "100"), (b"1e-2", "0.01"), (b"5E-6", "0.000005")])
+async def test_json_numbers_with_exponent_are_their_exact_value(
+        api: Api, raw: bytes, credited: str) -> None:
+    """What float serialisers write (``1e-05``, JavaScript's ``1e-7``) is a JSON number like
+    any other: read exactly, never through a float."""
+    _, user = await api.user()
     r = await api.client.post("/api/v1/balances/deposit",
                               headers={**user, "content-type": "application/json"},
                               content=b'{"asset": "USDT", "amount": ' + raw + b"}")
-    assert r.status_code == 400, r.text
-    assert "amount must be a plain decimal number" in r.json()["error"]
+    assert r.status_code == 200, r.text
+    assert Decimal(r.json()["available"]) == Decimal(credited)
+
+
+@pytest.mark.parametrize(("raw", "status", "message"), [
+    (b"1e16", 400, "amount is too large (at most 10^15)"),
+    (b"1e999999999", 400, "amount is too large (at most 10^15)"),
+    (b"1e-70000", 400, "amount has too many decimal places"),
+    (b"1e-7", 422, "amount has more decimal places than USDT allows (6 decimals)"),
+])
+async def test_json_numbers_with_exponent_keep_the_amount_rules(
+        api: Api, raw: bytes, status: int, message: str) -> None:
+    _, user = await api.user()
+    r = await api.client.post("/api/v1/balances/deposit",
+                              headers={**user, "content-type": "application/json"},
+                              content=b'{"asset": "USDT", "amount": ' + raw + b"}")
+    assert (r.status_code, r.json()) == (status, {"error": message})
 
 
 @pytest.mark.parametrize("amount", ["0", "-0", "0.00", 0, "-0.0"])
@@ -196,7 +217,7 @@ async def test_the_schema_states_the_rules(api: Api) -> None:
     order = schemas["PlaceOrderRequest"]["properties"]
     assert order["symbol"]["pattern"] == SLASH_PATTERN
     assert order["client_order_id"]["pattern"] == fields.TEXT_PATTERN
-    assert fields.DECIMAL_PATTERN == r"^-?[0-9]+(\.[0-9]+)?$"  # the form parse_decimal takes
+    assert order["price"]["maximum"] == 10**15  # a JSON number's bound, as the pattern's
     assert order["quantity"]["pattern"] == fields.POSITIVE_DECIMAL_PATTERN  # and above zero
     assert schemas["BalanceRequest"]["properties"]["asset"]["pattern"] == ASSET_PATTERN
     assert schemas["RegisterRequest"]["properties"]["email"]["pattern"] == EMAIL_PATTERN
@@ -219,10 +240,13 @@ async def test_patterns_agree_with_the_checks() -> None:
     assert fields.text_problem(fine) is None
     email = re.compile(EMAIL_PATTERN)
     for address in ("a@b.c", "a@b", "a@@b.c", "@b.c", "a@.b.c", "a@b..c", "a b@c.d",
-                    "a@b.c.", "\u00fc@\u00df.de", "a\x00@b.c"):
+                    "a@b.c.", "\u00fc@\u00df.de", "a\x00@b.c", "a\u200b@b.c", "a@b\u202e.c",
+                    "\ufeffa@b.c", "\U000dafb5@b.c", "a\u3000@b.c"):
         assert bool(email.search(address)) == valid_email(address), address
     decimal = re.compile(fields.DECIMAL_PATTERN)
-    for amount in [*MALFORMED, "1", "-0", "0.50", "12345678.12345678"]:
+    for amount in [*MALFORMED, "1", "-0", "0.50", "12345678.12345678", "1000000000000000",
+                   "-1000000000000000.000", "1000000000000000.01", "9999999999999999",
+                   "00000000000000000000001"]:
         ok = bool(decimal.search(amount))
         try:
             fields.parse_decimal("amount", amount)
@@ -230,3 +254,28 @@ async def test_patterns_agree_with_the_checks() -> None:
         except (ApiError, fields.ShapeError):
             parsed = False
         assert ok == parsed, amount
+
+
+async def test_the_update_patterns_agree_with_check_update() -> None:
+    """PATCH /users/me: the schema's password and username patterns take exactly what
+    ``check_update`` takes (whitespace around, trimmed lengths, ASCII usernames)."""
+    rng = random.Random(7)
+    alphabet = [" ", "\u00a0", "\u2003", "\u3000", "\u2028", "\ufeff", "a", "Z", "_", "1",
+                "\u00e9", "-", "\U000dafb5"]
+    password = re.compile(PASSWORD_RULES["pattern"])
+    username = re.compile(USERNAME_RULES["pattern"])
+
+    def accepted(name: str | None, secret: str | None) -> bool:
+        try:
+            check_update(name, secret, secret)
+        except ApiError:
+            return False
+        return True
+
+    for _ in range(20_000):
+        size = rng.choice([rng.randint(0, 12), rng.randint(45, 135)])
+        text = "".join(rng.choice(alphabet) for _ in range(size))
+        assert (bool(password.search(text)) and len(text) <= 128) == accepted(None, text), \
+            repr(text)
+        assert (bool(username.search(text)) and len(text) <= 50) == accepted(text, None), \
+            repr(text)

@@ -95,6 +95,11 @@ async def test_a_token_for_a_missing_user(api: Api) -> None:
     ({"username": "bad-name"}, "Username should be min of 3 characters, no spaces, "
                                "alphanumeric + underscores only"),
     ({"username": "a" * 51}, "Username should be at most 50 characters"),
+    # ASCII only, as the schema's pattern says (the original took any Unicode letter)
+    ({"username": "jos\u00e9"}, "Username should be min of 3 characters, no spaces, "
+                                "alphanumeric + underscores only"),
+    ({"username": "\u0430dmin"}, "Username should be min of 3 characters, no spaces, "
+                                 "alphanumeric + underscores only"),  # Cyrillic а
 ])
 async def test_update_validation(api: Api, body: dict[str, object], message: str) -> None:
     _, headers = await api.user()

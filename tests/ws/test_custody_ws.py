@@ -120,6 +120,6 @@ async def test_deposit_and_withdrawal_updates_reach_their_user_only(
 
             r = await srv.http.post("/api/v1/balances/withdraw", headers=alice.headers,
                                     json={"asset": "ETH", "amount": "0.01"})
-            assert r.status_code == 400, r.text  # ETH moves on chain only: no event
+            assert r.status_code == 422, r.text  # ETH moves on chain only: no event
             await ws.quiet(0.3)
             await other.quiet(0.3)

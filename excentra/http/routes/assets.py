@@ -31,7 +31,8 @@ ADD = f.Body("AddAssetRequest", {
                        route_rules={"pattern": ASSET_PATTERN}),
     "name": f.string(description="1 to 50 characters once trimmed of spaces; stored as "
                                  "'Bitcoin cash'", route_rules={"pattern": NAME_PATTERN}),
-    "decimals": f.integer(-32768, 32767, description="Decimal places, 0 to 18"),
+    "decimals": f.integer(-32768, 32767, description="Decimal places, 0 to 18",
+                          route_rules={"minimum": 0, "maximum": MAX_DECIMALS}),
 }, required=("symbol", "name", "decimals"))
 
 ASSET = schema("Asset", {

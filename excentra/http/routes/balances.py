@@ -134,10 +134,10 @@ def _off_chain_only(services: Services, asset: str, kind: str) -> None:
     them."""
     if services.exchange.chain_of(asset) is None:
         return
-    if kind == "deposit":
-        raise bad_request(f"{asset} is deposited on chain: send it to your deposit address "
-                          f"(GET /api/v1/deposits/address?asset={asset})")
-    raise bad_request(f"{asset} is withdrawn on chain: POST /api/v1/withdrawals")
+    if kind == "deposit":  # 422 as POST /withdrawals for an asset without a chain
+        raise unprocessable(f"{asset} is deposited on chain: send it to your deposit "
+                            f"address (GET /api/v1/deposits/address?asset={asset})")
+    raise unprocessable(f"{asset} is withdrawn on chain: POST /api/v1/withdrawals")
 
 
 @operation("withdraw", "Balances", "Withdraw off-chain (the funds leave at once)",

@@ -11,6 +11,7 @@ null): they are the same table and the user's history is one list.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -34,8 +35,8 @@ from excentra.http.auth import (
     require_admin,
     require_user,
 )
-from excentra.http.errors import ApiError, bad_request, rejection
-from excentra.http.openapi import SCHEMAS, array_of, operation, schema
+from excentra.http.errors import ApiError, bad_request, rejection, unprocessable
+from excentra.http.openapi import SCHEMAS, Link, array_of, operation, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
 from excentra.http.symbols import ASSET_PATTERN, asset_like
@@ -78,9 +79,16 @@ WITHDRAW = f.Body("WithdrawalRequest", {
     "address": f.string(200, description="Destination: 0x and 40 hex digits; mixed case "
                                          "must be its EIP-55 checksummed form"),
 }, required=("asset", "amount", "address"))
+_WITHDRAWAL_ID = {"withdrawal_id": "$response.body#/id"}
+"""Where a new withdrawal's id is, for the links to its review."""
+REASON_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$"
+"""The text rule on one line: no line or paragraph separator either."""
 REJECT = f.Body("RejectWithdrawalRequest", {
     "reason": f.string(MAX_REASON, nullable=True,
-                       description="Why (kept with the withdrawal, shown to its owner)"),
+                       description="Why (kept with the withdrawal, shown to its owner), on "
+                                   "one line",
+                       route_rules={"pattern": REASON_PATTERN},
+                       bad_text="reason must be printable text on one line"),
 }, optional_body=True)
 
 _STRING, _NULLABLE = {"type": "string"}, {"type": ["string", "null"]}
@@ -197,26 +205,32 @@ def _owned(item: dict[str, Any], row: Row) -> dict[str, Any]:
 
 def _chain_asset(services: Services, text: str, what: str, simulated: str
                  ) -> tuple[str, Chain]:
-    """The asset and its chain; 400 for an unknown or inactive asset, or one without a
-    chain (``simulated``: the ``/balances`` route that serves it instead)."""
+    """The asset and its chain: 400 for a malformed code (not the schema's pattern); 422,
+    as ``/balances`` answers, for a well-formed one that names no active asset or an asset
+    without a chain (``simulated``: the ``/balances`` route that serves it instead)."""
     asset = text.strip(" ")
     if not asset_like(asset):  # the schema's pattern (before upper(): "ß" is "SS")
         raise bad_request(f"{asset[:20].upper() or 'An empty asset'} is not supported")
     asset = asset.upper()
     if services.catalog.active_asset(asset) is None:
-        raise bad_request(f"{asset[:20] or 'An empty asset'} is not supported")
+        raise unprocessable(f"{asset} is not supported")
     chain = services.exchange.chain_of(asset)
     if chain is None:
-        raise bad_request(f"{asset} has no on-chain {what}; use {API}/balances/{simulated}")
+        raise unprocessable(f"{asset} has no on-chain {what}; use "
+                            f"{API}/balances/{simulated}")
     return asset, chain
 
 
 def _asset_filter(services: Services, text: str | None) -> str | None:
+    """The ``asset`` filter: 400 for a malformed code, 422 for a well-formed one that
+    names no asset (as the order and trade lists answer an unknown ``pair``)."""
     if text is None:
         return None
     asset = text.strip(" ")
-    if not asset_like(asset) or asset.upper() not in services.catalog.assets:
+    if not asset_like(asset):
         raise bad_request(f"unknown asset: {asset[:20].upper()}")
+    if asset.upper() not in services.catalog.assets:
+        raise unprocessable(f"unknown asset: {asset.upper()}")
     return asset.upper()
 
 
@@ -237,7 +251,8 @@ def _page(q: Query, items: list[dict[str, Any]], total: int) -> Response:
 
 @operation("get_deposit_address", "Deposits", "Your deposit address for an asset with a "
                                               "chain (made on first ask, then always the same)",
-           access="user", params=[ADDRESS_ASSET], responses={200: DEPOSIT_ADDRESS})
+           access="user", params=[ADDRESS_ASSET],
+           responses={200: DEPOSIT_ADDRESS, 422: "Error"})
 async def deposit_address(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
@@ -253,7 +268,7 @@ async def deposit_address(request: Request) -> Response:
 @operation("get_deposits", "Deposits", "Your chain deposits (pending ones with their "
                                        "confirmations), paginated",
            access="user", params=[DEPOSIT_STATUS, ASSET_PARAM, f.PAGE, f.LIMIT, f.ORDER],
-           responses={200: DEPOSIT_PAGE})
+           responses={200: DEPOSIT_PAGE, 422: "Error"})
 async def get_deposits(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
@@ -270,7 +285,9 @@ async def get_deposits(request: Request) -> Response:
                                                 "network fee are held until it is sent",
            access="user", body=WITHDRAW, rate_limited=True, params=[f.IDEMPOTENCY_KEY],
            responses={201: REQUESTED, 403: "Error", 422: "Error", 503: "Error",
-                      504: "Error"})
+                      504: "Error"},
+           links={"ApproveWithdrawal": Link("approve_withdrawal", _WITHDRAWAL_ID),
+                  "RejectWithdrawal": Link("reject_withdrawal", _WITHDRAWAL_ID)})
 async def request_withdrawal(request: Request) -> Response:
     principal = require_active(request)
     body = await WITHDRAW.read(request)
@@ -283,8 +300,8 @@ async def request_withdrawal(request: Request) -> Response:
     check_places(services.catalog, "amount", amount, asset)
     token = chain.settings.token(asset)
     if token is not None and places(amount) > token.decimals:  # the contract's unit
-        raise bad_request(f"amount has more decimal places than the {asset} contract "
-                          f"allows ({token.decimals} decimals)")
+        raise unprocessable(f"amount has more decimal places than the {asset} contract "
+                            f"allows ({token.decimals} decimals)")
     try:
         address = parse_address(body["address"])
     except ValueError as exc:
@@ -315,7 +332,7 @@ def _withdraw_message(chain: Chain, asset: str, code: RejectCode) -> str | None:
 @operation("get_withdrawals", "Withdrawals", "Your withdrawals, on-chain and simulated, "
                                              "paginated",
            access="user", params=[WITHDRAWAL_STATUS, ASSET_PARAM, f.PAGE, f.LIMIT, f.ORDER],
-           responses={200: WITHDRAWAL_PAGE})
+           responses={200: WITHDRAWAL_PAGE, 422: "Error"})
 async def get_withdrawals(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services
@@ -331,7 +348,7 @@ async def get_withdrawals(request: Request) -> Response:
 @operation("admin_get_deposits", "Admin", "Every user's chain deposits, paginated",
            access="admin",
            params=[DEPOSIT_STATUS, USER_FILTER, ASSET_PARAM, f.PAGE, f.LIMIT, f.ORDER],
-           responses={200: ADMIN_DEPOSIT_PAGE})
+           responses={200: ADMIN_DEPOSIT_PAGE, 422: "Error"})
 async def admin_deposits(request: Request) -> Response:
     require_admin(request)
     services: Services = request.state.services
@@ -345,7 +362,7 @@ async def admin_deposits(request: Request) -> Response:
                                              "(status=pending_approval: those to review)",
            access="admin",
            params=[WITHDRAWAL_STATUS, USER_FILTER, ASSET_PARAM, f.PAGE, f.LIMIT, f.ORDER],
-           responses={200: ADMIN_WITHDRAWAL_PAGE})
+           responses={200: ADMIN_WITHDRAWAL_PAGE, 422: "Error"})
 async def admin_withdrawals(request: Request) -> Response:
     require_admin(request)
     services: Services = request.state.services
@@ -400,13 +417,11 @@ async def approve_withdrawal(request: Request) -> Response:
                       504: "Error"})
 async def reject_withdrawal(request: Request) -> Response:
     admin = require_active_admin(request)
-    body = await REJECT.read(request)
-    reason = (body.get("reason") or "").strip() or None
-    if reason is not None and not reason.isprintable():
-        # Stored as given: no control or unpaired surrogate characters (PostgreSQL's text
-        # takes no NUL, and the journal would refuse the whole batch).
+    body = await REJECT.read(request)  # the text rule: no NUL, which PostgreSQL refuses
+    given = body.get("reason") or ""
+    if not re.fullmatch(REASON_PATTERN, given):
         raise bad_request("reason must be printable text on one line")
-    return await _review(request, admin, False, reason)
+    return await _review(request, admin, False, given.strip() or None)
 
 
 routes = [

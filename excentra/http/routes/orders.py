@@ -18,7 +18,7 @@ from excentra.engine.precision import PairSpec, plain
 from excentra.http import fields as f
 from excentra.http.auth import require_active, require_user
 from excentra.http.errors import bad_request, not_found, rejection, unprocessable
-from excentra.http.openapi import array_of, operation, ref, schema
+from excentra.http.openapi import Link, array_of, operation, ref, schema
 from excentra.http.render import dec, json, ts
 from excentra.http.services import Services
 from excentra.http.symbols import FILTER_PATTERN, MAX_SYMBOL, SLASH_PATTERN, slash_symbol
@@ -88,6 +88,12 @@ ORDER = schema("OrderResponse", {
         "post_only": {"type": "boolean"},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"}}})
+def _order_links(source: str) -> dict[str, Link]:
+    """The operations on one order, its id read from ``source`` in a response."""
+    return {"GetOrder": Link("get_order_by_id", {"order_id": source}),
+            "CancelOrder": Link("cancel_order", {"order_id": source})}
+
+
 ORDER_PAGE = schema("PaginatedResponse_OrderResponse", {
     "type": "object", "required": ["data", "page", "limit", "total"],
     "properties": {"data": array_of(ORDER), "page": {"type": "integer"},
@@ -131,7 +137,8 @@ def at_pair_scale(order: dict[str, Any], spec: PairSpec | None) -> dict[str, Any
 
 @operation("place_order", "Orders", "Place a limit or market order", access="user",
            body=PLACE, rate_limited=True,
-           responses={200: PLACED, 403: "Error", 409: "Error", 503: "Error", 504: "Error"})
+           responses={200: PLACED, 403: "Error", 409: "Error", 503: "Error", 504: "Error"},
+           links=_order_links("$response.body#/order_id"))
 async def place_order(request: Request) -> Response:
     principal = require_active(request)
     body = await PLACE.read(request)
@@ -196,7 +203,8 @@ def _check_amounts(kind: OrderType, price: Decimal | None, quantity: Decimal) ->
 
 @operation("get_orders", "Orders", "List your orders, paginated", access="user",
            params=[STATUS_PARAM, PAIR_PARAM, f.PAGE, f.LIMIT, f.ORDER],
-           responses={200: ORDER_PAGE, 422: "Error"})
+           responses={200: ORDER_PAGE, 422: "Error"},
+           links=_order_links("$response.body#/data/0/id"))
 async def get_orders(request: Request) -> Response:
     principal = require_user(request)
     services: Services = request.state.services

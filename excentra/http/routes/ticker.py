@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from excentra.http import fields as f
-from excentra.http.errors import bad_request, not_found
+from excentra.http.errors import not_found
 from excentra.http.openapi import array_of, operation, schema
 from excentra.http.render import json
 from excentra.http.services import Services, market_view
@@ -82,8 +82,8 @@ async def get_ticker(request: Request) -> Response:
     services.limiter.check(request, "ticker")
     symbol = path_symbol(SYMBOL.get(request))
     pair = services.catalog.active_pair(symbol)
-    if pair is None:
-        raise bad_request("Invalid pair symbol")
+    if pair is None:  # the original's message; 404 (it was 400): there is no such ticker
+        raise not_found("Invalid pair symbol")
     found = pair_ticker(services, pair)
     if found is None:
         raise not_found(f"No trades found for this pair {symbol}")

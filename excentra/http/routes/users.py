@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
 from starlette.requests import Request
@@ -32,6 +33,22 @@ burn the server's CPU, and no real password is that long."""
 MIN_USERNAME = 3
 MAX_USERNAME = 50
 """The ``users.username`` column's width."""
+_USERNAME_CHARS = frozenset(string.ascii_letters + string.digits + "_")
+
+_SPACE = "\\u0020\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+"""The whitespace ``str.strip()`` removes that the text rule lets through (the rest of
+what it removes are control characters)."""
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+_EDGE = f"[^{_SPACE}{_CONTROL}]"
+PASSWORD_RULES = {
+    "pattern": f"^[{_SPACE}]*{_EDGE}[^{_CONTROL}]{{{MIN_PASSWORD - 2},}}{_EDGE}[{_SPACE}]*$",
+    "maxLength": MAX_PASSWORD}
+"""What :func:`check_update` asks of each password: at least ``MIN_PASSWORD`` characters
+once trimmed of whitespace, at most ``MAX_PASSWORD`` as sent."""
+USERNAME_RULES = {"pattern": f"^[{_SPACE}]*[A-Za-z0-9_]{{{MIN_USERNAME},}}[{_SPACE}]*$",
+                  "maxLength": MAX_USERNAME}
+"""What :func:`check_update` asks of a username: ``MIN_USERNAME`` or more ASCII letters,
+digits or underscores once trimmed, at most ``MAX_USERNAME`` characters as sent."""
 
 ROLE = schema("UserRole", {"type": "string", "enum": ["user", "admin", "system"]})
 USER = schema("UserResponse", {
@@ -50,9 +67,13 @@ def _given(name: str) -> dict[str, Any]:
 
 
 UPDATE = f.Body("UpdateUserRequest", {
-    "username": f.string(nullable=True),
-    "current_password": f.string(nullable=True),
-    "new_password": f.string(nullable=True),
+    "username": f.string(nullable=True, route_rules=USERNAME_RULES,
+                         description="3 to 50 ASCII letters, digits or underscores (spaces "
+                                     "around are ignored by the check, stored as sent)"),
+    "current_password": f.string(nullable=True, route_rules=PASSWORD_RULES,
+                                 description="At least 8 characters once trimmed"),
+    "new_password": f.string(nullable=True, route_rules=PASSWORD_RULES,
+                             description="At least 8 characters once trimmed, at most 128"),
 }, extra={"anyOf": [_given(name) for name in ("username", "current_password",
                                                "new_password")],
           "allOf": [{"if": _given(a), "then": _given(b)}
@@ -127,7 +148,8 @@ def check_update(username: str | None, current: str | None, new: str | None) -> 
         trimmed = username.strip()
         if not trimmed:
             raise bad_request("Fields cannot be empty")
-        if len(trimmed) < MIN_USERNAME or not all(c.isalnum() or c == "_" for c in trimmed):
+        # ASCII only (the original took any Unicode letter): no look-alike usernames
+        if len(trimmed) < MIN_USERNAME or not all(c in _USERNAME_CHARS for c in trimmed):
             raise bad_request("Username should be min of 3 characters, no spaces, "
                               "alphanumeric + underscores only")
         if len(username) > MAX_USERNAME:
