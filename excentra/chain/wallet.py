@@ -20,6 +20,7 @@ from eth_account.types import Language
 from eth_utils.address import is_checksum_address, to_checksum_address
 
 from excentra.db.url import dialect_of, resolve_url
+from excentra.secretfile import create_private
 
 log = logging.getLogger("excentra.chain.wallet")
 
@@ -52,7 +53,7 @@ def resolve_mnemonic(configured: str, database_url: str) -> str:
         return _read(path)
     phrase = Mnemonic(Language.ENGLISH).generate(GENERATED_WORDS)
     try:
-        _create(path, phrase)
+        create_private(path, phrase)
     except FileExistsError:
         # Another process started at the same moment and won: use its mnemonic, never
         # a second one.
@@ -80,37 +81,6 @@ def _read(path: Path) -> str:
         log.warning("the wallet mnemonic file %s is readable by other users (mode %s): "
                     "chmod 600 it", path, oct(mode), extra={"path": str(path)})
     return _checked(path.read_text(encoding="utf-8"), str(path))
-
-
-def _create(path: Path, phrase: str) -> None:
-    """Write a new owner-only file; ``FileExistsError`` if it exists.
-
-    ``O_EXCL`` with mode 0o600 creates the file with its final permissions (there is no
-    moment when others could read it) and never overwrites an existing mnemonic.
-    """
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(phrase + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-    except BaseException:
-        # An empty or partial file would fail every later start: leave none behind.
-        path.unlink(missing_ok=True)
-        raise
-    _sync_directory(path.parent)
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make the new file's name durable: deposit addresses handed out after a power cut
-    must not outlive the mnemonic they came from."""
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _checked(text: str, source: str) -> str:

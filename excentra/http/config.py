@@ -15,6 +15,7 @@ from pathlib import Path
 from excentra.chain.settings import ChainSettings
 from excentra.db.url import dialect_of, resolve_url
 from excentra.http.ratelimit import DEFAULT_POLICIES, Policy
+from excentra.secretfile import create_private
 
 log = logging.getLogger("excentra.config")
 
@@ -181,11 +182,11 @@ def resolve_secret(settings: Settings) -> str:
         path = db_file.with_name(db_file.name + ".jwt-secret")
     else:
         path = Path("excentra-jwt.secret")
-    if path.exists():
-        return path.read_text().strip()
     secret = secrets.token_hex(32)
-    path.write_text(secret + "\n")
-    path.chmod(0o600)
+    try:
+        create_private(path, secret)  # owner-only from the first byte
+    except FileExistsError:  # kept from an earlier start, or made by a sibling just now
+        return path.read_text().strip()
     log.warning("JWT_SECRET not set: generated a random secret",
                 extra={"path": str(path.resolve())})
     return secret

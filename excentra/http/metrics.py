@@ -97,7 +97,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.orders = Counter("excentra_orders", "Order placements by outcome",
                               ["outcome"], registry=self.registry)
-        self.trades = Counter("excentra_trades", "Trades executed", registry=self.registry)
+        self.trades = Counter("excentra_trades", "Trades executed by orders placed through "
+                              "the API since start", registry=self.registry)
         self.requests = Counter("excentra_http_requests", "HTTP requests by route and status",
                                 ["route", "status"], registry=self.registry)
         self.latency = Histogram("excentra_http_request_seconds", "HTTP request latency",

@@ -170,6 +170,9 @@ async def place_order(request: Request) -> Response:
         raise rejection(outcome.code, _rejection_message(services, pair, side, outcome.code))
     services.counters.orders_processed += 1
     services.metrics.orders.labels("placed").inc()
+    # every trade has one taker, whose placement answer lists it (a repeat of a keyed
+    # placement answers its stored result again: counted again, as a placement is)
+    services.metrics.trades.inc(len(outcome.get("trades", ())))
     return json(outcome)
 
 
