@@ -297,6 +297,10 @@ async def one_example(live: Live, script: list[tuple[int, str | bytes]]) -> None
         assert (await http.get("/health")).status_code == 200
 
 
+# The scripts carry oversized frames on purpose; hypothesis (6.170.2x) warns when it
+# writes such an example's repr, which this suite's ``filterwarnings = error`` would turn
+# into a failure of an example that passed.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 def test_hostile_clients_never_hurt_the_server_or_the_others(live: Live,
                                                              troubles: Troubles) -> None:
     # No shrinking: an example costs about a second of real sockets, and shrinking a failure
