@@ -244,9 +244,18 @@ async def still_serves(ws: ClientConnection) -> None:
     raise AssertionError("the probe got no answer")
 
 
-def closed_properly(ws: ClientConnection) -> None:
+def _size(frame: str | bytes) -> int:
+    return len(frame.encode("utf-8", "surrogatepass") if isinstance(frame, str) else frame)
+
+
+def closed_properly(ws: ClientConnection, sent_oversized: bool) -> None:
+    """Closed with a proper code — or, for a client that sent a frame above ``MAX_FRAME``,
+    abnormally (1006): the server answers 1009 and closes while the rest of that frame is
+    still arriving, so its kernel resets the connection and the close frame may be lost on
+    the way (TCP, not the server: 1009 arrives in most runs)."""
     code = ws.close_code
-    assert code in CLOSE_CODES, (code, ws.close_reason)
+    allowed = CLOSE_CODES | ({1006} if sent_oversized else set())
+    assert code in allowed, (code, ws.close_reason)
 
 
 async def trade(live: Live, http: httpx.AsyncClient) -> None:
@@ -283,12 +292,13 @@ async def one_example(live: Live, script: list[tuple[int, str | bytes]]) -> None
                     await hostile[who].send(frame)
             await trade(live, http)
             assert Decimal((await next_trade(watcher))["quantity"]) == Decimal("0.001")
-            for ws in hostile:
+            for who, ws in enumerate(hostile):
                 await drain(ws)
                 if ws.close_code is None:
                     await still_serves(ws)
                 else:
-                    closed_properly(ws)
+                    closed_properly(ws, any(w == who and _size(frame) > MAX_FRAME
+                                            for w, frame in script))
         finally:
             for ws in hostile:
                 await ws.close()
