@@ -10,7 +10,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
 import threading
 import uuid
 from decimal import Decimal
@@ -26,22 +25,13 @@ from excentra.db import Database
 from excentra.db.audit import audit
 from tests.chain.custody import MNEMONIC
 from tests.chain.nodes import AnvilHarness
-from tests.e2e.test_serve import EXCENTRA, Server, _wait_healthy, child_env, free_port, ok
+from tests.e2e.test_serve import _wait_healthy, child_env, free_port, ok, start_serve
 
 D = Decimal
 pytestmark = [pytest.mark.slow, pytest.mark.ganache, pytest.mark.asyncio]
 SEED = int(os.environ.get("EXCENTRA_CRASH_SEED") or random.SystemRandom().randrange(10**9))
 USERS = 3
 KILLS = 2
-
-
-def _start(env: dict[str, str], cwd: Path, port: int, attempt: int) -> Server:
-    log = cwd / f"server-{attempt}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [EXCENTRA, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
-    return Server(process, f"http://127.0.0.1:{port}", log)
 
 
 async def test_kill_9_of_the_server_never_credits_a_deposit_twice(
@@ -56,7 +46,7 @@ async def test_kill_9_of_the_server_never_credits_a_deposit_twice(
            "ETH_START_BLOCK": str(node.head() + 1),
            "ETH_MIN_DEPOSIT": "ETH:0.001,USDT:1"}
     port = free_port()
-    server = _start(env, tmp_path, port, 0)
+    server = start_serve(env, tmp_path, port, 0)
     first_block = node.head() + 1
     try:
         await _wait_healthy(server)
@@ -118,7 +108,7 @@ async def test_kill_9_of_the_server_never_credits_a_deposit_twice(
             os.kill(server.process.pid, signal.SIGKILL)
             assert server.process.wait(10) == -signal.SIGKILL
             print(f"killed at block {node.head()}")
-            server = _start(env, tmp_path, port, attempt)
+            server = start_serve(env, tmp_path, port, attempt)
             await _wait_healthy(server)
         await asyncio.sleep(1.0)
         stop.set()

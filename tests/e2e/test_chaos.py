@@ -21,7 +21,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -35,7 +34,7 @@ from excentra.db import Database
 from excentra.db.audit import audit
 from excentra.db.state import open_levels
 from excentra.http.app import create_app
-from tests.e2e.test_serve import EXCENTRA, Server, _wait_healthy, child_env, free_port, ok
+from tests.e2e.test_serve import _wait_healthy, child_env, free_port, ok, start_serve
 from tests.http.conftest import settings_for
 from tests.live import live_server
 
@@ -44,15 +43,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio]
 SEED = int(os.environ.get("EXCENTRA_CRASH_SEED") or random.SystemRandom().randrange(10**9))
 SYMBOL = "BTC/USDT"
 TRADERS = 6
-
-
-def _start(env: dict[str, str], cwd: Path, port: int, attempt: int) -> Server:
-    log = cwd / f"server-{attempt}.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [EXCENTRA, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
-    return Server(process, f"http://127.0.0.1:{port}", log)
 
 
 async def _trader(c: httpx.AsyncClient, i: int, *, funded: bool = True) -> dict[str, str]:
@@ -123,7 +113,7 @@ async def test_kill_9_of_the_server_under_http_load_loses_no_answered_request(
     print(f"chaos seed={SEED} (EXCENTRA_CRASH_SEED replays it)")
     env = {**child_env(database_url), "RATE_LIMITS": "off"}
     port = free_port()
-    server = _start(env, tmp_path, port, 0)
+    server = start_serve(env, tmp_path, port, 0)
     acks = Acks()
     try:
         await _wait_healthy(server)
@@ -143,7 +133,7 @@ async def test_kill_9_of_the_server_under_http_load_loses_no_answered_request(
         # filled meanwhile), never a server error.
         assert set(acks.statuses) <= {200, 400, 422}, acks.statuses  # no error under load
 
-        server = _start(env, tmp_path, port, 1)
+        server = start_serve(env, tmp_path, port, 1)
         await _wait_healthy(server)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as c:
             for order_id, headers in acks.placed.items():  # acknowledged = durable

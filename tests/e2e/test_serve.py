@@ -81,6 +81,17 @@ async def server(database_url: str, tmp_path: Path) -> AsyncIterator[Server]:
             process.wait(10)
 
 
+def start_serve(env: dict[str, str], cwd: Path, port: int, attempt: int) -> Server:
+    """``excentra serve`` on 127.0.0.1:``port`` in ``cwd``, logging to its own file per
+    ``attempt`` (tests that kill and restart it)."""
+    log = cwd / f"server-{attempt}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [EXCENTRA, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT)
+    return Server(process, f"http://127.0.0.1:{port}", log)
+
+
 async def _wait_healthy(server: Server) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT
     async with httpx.AsyncClient(base_url=server.base_url, timeout=1) as client:

@@ -62,10 +62,18 @@ stps = st.sampled_from([StpMode.EXPIRE_TAKER] * 2 + [StpMode.EXPIRE_MAKER,
 
 @st.composite
 def command_lists(draw: Any, max_size: int = 60) -> list[Command]:
-    n = draw(st.integers(1, max_size))
+    return draw_commands(draw, draw(st.integers(1, max_size)), prices, quantities, budgets)
+
+
+def draw_commands(draw: Any, n: int, prices: Any, quantities: Any, budgets: Any,
+                  cancel_weight: int = 3) -> list[Command]:
+    """``n`` commands: limit (weight 6), market (2, buys by budget half the time) and
+    cancel (``cancel_weight``) of an earlier order or this unused id, drawn from the given
+    price, quantity and budget strategies."""
     cmds: list[Command] = []
     for oid in range(1, n + 1):
-        kind = draw(st.sampled_from(["limit"] * 6 + ["market"] * 2 + ["cancel"] * 3))
+        kind = draw(st.sampled_from(["limit"] * 6 + ["market"] * 2
+                                    + ["cancel"] * cancel_weight))
         user = draw(st.sampled_from(USERS))
         side = draw(st.sampled_from([Side.BUY, Side.SELL]))
         if kind == "limit":

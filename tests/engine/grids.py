@@ -9,8 +9,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from excentra.engine import PairSpec, Side
-from tests.engine.commands import USERS, Cancel, Command, Limit, Market, stps, tifs
+from excentra.engine import PairSpec
+from tests.engine.commands import Command, draw_commands
 
 MULTIPLES = [1, 1, 1, 2, 3, 5, 7, 25, 125]
 """A step is ``m × 10^e`` of the asset: mostly a power of ten, sometimes not."""
@@ -48,21 +48,8 @@ def grid_commands(draw: Any, spec: PairSpec, max_size: int = 50) -> list[Command
     most = exact_value(spec, centre + 5, 40) / quote_unit(spec)  # in quote minor units
     budgets = st.integers(1, max(1, int(most))).map(
         lambda units: Decimal(units).scaleb(-spec.quote_decimals))
-    cmds: list[Command] = []
-    for oid in range(1, draw(st.integers(1, max_size)) + 1):
-        kind = draw(st.sampled_from(["limit"] * 6 + ["market"] * 2 + ["cancel"] * 2))
-        user = draw(st.sampled_from(USERS))
-        side = draw(st.sampled_from([Side.BUY, Side.SELL]))
-        if kind == "limit":
-            cmds.append(Limit(oid, user, side, draw(prices), draw(quantities), draw(tifs),
-                              draw(st.booleans()) and draw(st.booleans()), draw(stps)))
-        elif kind == "market":
-            by_budget = side is Side.BUY and draw(st.booleans())
-            cmds.append(Market(oid, user, side, None if by_budget else draw(quantities),
-                               draw(budgets) if by_budget else None, draw(stps)))
-        else:
-            cmds.append(Cancel(draw(st.integers(1, oid)), draw(st.sampled_from([None, user]))))
-    return cmds
+    return draw_commands(draw, draw(st.integers(1, max_size)), prices, quantities, budgets,
+                         cancel_weight=2)
 
 
 @st.composite
