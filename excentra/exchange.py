@@ -48,11 +48,12 @@ from excentra.actors.ledger import (
     Withdraw,
 )
 from excentra.actors.supervisor import Chain, Supervisor
+from excentra.actors.watermarks import NOTHING, READ_WAIT, READER, Watermarks
 from excentra.chain.settings import ETH
 from excentra.chain.store import deposit_address
 from excentra.chain.wallet import parse_address
 from excentra.chain.watcher import ChainStatus, Poll, Sync, amount_to_units
-from excentra.db import Database, migrate
+from excentra.db import Database, ProjectionBehind, migrate
 from excentra.db.lookups import Coalescer
 from excentra.db.records import AssetRow, PairRow
 from excentra.db.state import command_results
@@ -109,8 +110,15 @@ class Exchange:
                  switch_interval: float | None = SWITCH_INTERVAL,
                  chains: Iterable[Chain] = (),
                  max_pending: int = MAX_PENDING_COMMANDS,
-                 recovery_wait: float = RECOVERY_WAIT) -> None:
+                 recovery_wait: float = RECOVERY_WAIT,
+                 read_wait: float = READ_WAIT,
+                 projector_paused: bool = False) -> None:
         self.db = Database(database_url)
+        self.watermarks = Watermarks()
+        """How far the event log and the tables (its projection) are (read-your-writes)."""
+        self.read_wait = read_wait
+        """Seconds a read of the tables may wait for the projection (then 503)."""
+        self._projector_paused = projector_paused
         self.recovery_wait = recovery_wait
         """See ``RECOVERY_WAIT``; 0: answer 503 at once (the raw protocol, for tests)."""
         self.max_pending = max_pending
@@ -138,8 +146,8 @@ class Exchange:
         """Views on this loop that must show a command before its caller resumes (the
         WebSocket hub) attach here and advance it (read-your-writes)."""
         self.supervisor: Supervisor | None = None
-        self._results: Coalescer[str, str] = Coalescer(
-            lambda ids: command_results(self.db, ids))
+        self._results: Coalescer[str, str] = Coalescer(self._stored_results)
+        self.db.before_query = self._fence
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -161,8 +169,11 @@ class Exchange:
 
         chains = [dataclasses.replace(c, on_status=report, on_deposit=observed)
                   for c in self.chains.values()]
+        self.watermarks.bind(loop)
         self.supervisor = Supervisor(self.db.url, loop, self.outstanding, self._subscribers,
-                                     self._max_batch, chains=chains)
+                                     self._max_batch, chains=chains,
+                                     watermarks=self.watermarks,
+                                     projector_paused=self._projector_paused)
         await self.supervisor.start()
 
     async def stop(self) -> None:
@@ -428,6 +439,32 @@ class Exchange:
         outcome: JournalStats | Rejected = await self._ask("journal", Stats)
         return outcome
 
+    async def projection_stats(self) -> JournalStats | Rejected:
+        """The projector's figures (transactions, entries in them) since it started."""
+        outcome: JournalStats | Rejected = await self._ask("projector", Stats)
+        return outcome
+
+    # -- reading the tables (read-your-writes) --------------------------------------------
+
+    async def _fence(self) -> None:
+        """Before a query of ``self.db``: wait until the tables (the log's projection)
+        show what the current reader must see (``watermarks.READER``); ``ProjectionBehind``
+        (503) if they do not within ``read_wait``."""
+        wm = self.watermarks
+        seq = wm.needed(READER.get())
+        if seq > wm.projected and not await wm.reached(seq, self.read_wait):
+            raise ProjectionBehind(f"the tables are at entry {wm.projected}, the reader "
+                                   f"needs {seq}")
+
+    async def _stored_results(self, command_ids: list[str]) -> list[tuple[str, str]]:
+        """Idempotency: the answers of those command ids already in the log (the log is
+        read, not a projection: no wait)."""
+        token = READER.set(NOTHING)
+        try:
+            return await command_results(self.db, command_ids)
+        finally:
+            READER.reset(token)
+
     def pair_spec(self, symbol: str) -> PairSpec | None:
         """The pair's grid (``None`` for an unknown pair)."""
         return self.registry.spec(symbol)
@@ -438,7 +475,8 @@ class Exchange:
         if actors is None:
             return {}
         refs = {"broadcaster": actors.broadcaster, "journal": actors.journal,
-                "ledger": actors.ledger, **{f"book:{s}": b for s, b in actors.books.items()}}
+                "ledger": actors.ledger, **{f"book:{s}": b for s, b in actors.books.items()},
+                **({"projector": actors.projector} if actors.projector is not None else {})}
         # pykka's threading inbox is a queue.Queue; the ActorInbox protocol does not name qsize
         return {name: int(getattr(ref.actor_inbox, "qsize", lambda: 0)())
                 for name, ref in refs.items()}

@@ -11,8 +11,11 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from excentra.actors.journal import DatabaseStore, Store
+from excentra.actors.projector import ProjectionStore
 from excentra.db import Database
 from excentra.db.accounts import suspended_users
+from excentra.db.eventlog import EventLog
+from excentra.db.projection import Projection
 from excentra.db.state import State, command_results, load_state
 from excentra.engine import OrderBook, OrderType, PairSpec, RestingOrder, Side
 from excentra.engine.precision import on_grid
@@ -47,7 +50,6 @@ class Built:
     clearing: Clearing
     books: dict[str, OrderBook]
     pair_ids: dict[str, Any]
-    balances: dict[tuple[Any, str], list[int]]
     state: State
 
 
@@ -88,17 +90,20 @@ def build(state: State) -> Built:
     balances = [(str(u), a, _units(av, decimals[a]), _units(h, decimals[a]))
                 for u, a, av, h in state.balances]
     clearing.load(balances, reservations, order_terms, spent)
-    mirror = {(u, a): [_units(av, decimals[a]), _units(h, decimals[a])]
-              for u, a, av, h in state.balances}
-    return Built(clearing, books, {p.symbol: p.id for p in state.pairs}, mirror, state)
+    return Built(clearing, books, {p.symbol: p.id for p in state.pairs}, state)
 
 
 
 class Durable(Protocol):
     """Where the supervisor rebuilds from (the database; fakes in the supervisor's tests)."""
 
+    async def catch_up(self) -> int:
+        """Project what the event log holds beyond the tables (nothing else may write
+        them meanwhile); the log's last sequence number."""
+        ...
+
     async def load(self) -> tuple[State, set[str]]:
-        """The durable state and the suspended users' ids."""
+        """The durable state (the tables, caught up) and the suspended users' ids."""
         ...
 
     async def committed(self, command_ids: list[str]) -> dict[str, Any]:
@@ -109,10 +114,20 @@ class Durable(Protocol):
         """The journal's store, continuing from ``built``."""
         ...
 
+    def projection(self) -> ProjectionStore | None:
+        """The projector's store (``None``: nothing to project, no projector)."""
+        ...
+
 
 class DatabaseDurable:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def catch_up(self) -> int:
+        projection = Projection(self.db)
+        await projection.open()
+        done = await projection.catch_up()
+        return max(done, await EventLog(self.db).head())
 
     async def load(self) -> tuple[State, set[str]]:
         if not self.db.is_connected:
@@ -130,6 +145,9 @@ class DatabaseDurable:
         return found
 
     def store(self, built: Built) -> Store:
-        return DatabaseStore(self.db.url, built.balances, dict(built.clearing.decimals))
+        return DatabaseStore(self.db.url)
+
+    def projection(self) -> ProjectionStore | None:
+        return Projection(Database(self.db.url))
 
 

@@ -1,13 +1,20 @@
-"""JournalActor: the single writer. Group commit, then acknowledge, then broadcast.
+"""JournalActor: the single writer of the event log. Group commit, acknowledge, hand on.
 
 It receives every state change in pipeline order and keeps them in ``pending``; the first
 ``Commit`` of a batch tells the actor itself a ``Flush``, which queues behind whatever
 arrived meanwhile, so one transaction takes everything waiting (up to ``max_batch``).
-Only after the transaction commits is the batch acknowledged (DESIGN.md invariant 3):
-each reply is resolved here, in the journal's thread, so an acknowledgement depends on
-durability alone — never on the broadcaster, which gets the batch (numbered) for the
-subscribers. A reply carries its batch number, so the caller can wait (briefly) for the
-loop-side views to apply that batch (``bridge.Fence``: read-your-writes).
+Each command becomes **one entry of the event log** (``excentra.db.eventlog``): the next
+sequence number and everything the command changed. Only after the batch's transaction
+commits is it acknowledged (DESIGN.md invariant 3): each reply is resolved here, in the
+journal's thread, so an acknowledgement depends on durability alone — never on the
+projector, which gets the batch next to write the tables the API reads, nor on the
+broadcaster, which gets it (numbered) for the subscribers. A reply carries its batch
+number, so the caller can wait (briefly) for the loop-side views to apply that batch
+(``bridge.Fence``); reads of the tables wait for the projection instead
+(``watermarks.Watermarks``: read-your-writes).
+
+A ``Barrier`` is resolved once everything before it is in the log *and* in the tables
+(the journal passes it on to the projector): what a rebuild reads must be there.
 
 The database is reached through a ``Store`` on an event loop private to this actor's
 thread: no lock or connection is shared with the HTTP loop. Tests give it a fake store.
@@ -24,10 +31,18 @@ from typing import Any, Protocol
 
 import pykka
 
-from excentra.actors.bridge import Answerable, Fence, Rejected, Reply, resolve_all
+from excentra.actors.bridge import (
+    Answerable,
+    Fence,
+    Rejected,
+    Reply,
+    Unavailable,
+    resolve_all,
+)
 from excentra.actors.supervised import Supervised, close_loop
+from excentra.actors.watermarks import Watermarks
 from excentra.db import Database, IntegrityError, InvalidDataError
-from excentra.db.journal import BalanceKey, JournalWriter
+from excentra.db.eventlog import Entry, EventLog, encode
 from excentra.db.records import Writes
 from excentra.engine import Event, RejectCode
 from excentra.ledger import SettledTrade
@@ -88,6 +103,20 @@ class UseBroadcaster:
 
 
 @dataclass(frozen=True, slots=True)
+class UseProjector:
+    """From now on hand logged batches to ``projector`` (it was restarted)."""
+
+    projector: pykka.ActorRef[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """What the projector receives: log entries, in sequence, now durable."""
+
+    entries: tuple[Entry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """What the broadcaster receives: one batch of durable commands, in commit order."""
 
@@ -113,11 +142,11 @@ class Diverged(Exception):  # noqa: N818 (the journal's reason to die, like Unav
 
 
 class Store(Protocol):
-    """Where batches become durable (the database; a fake in actor tests)."""
+    """Where batches become durable (the event log; a fake in actor tests)."""
 
     async def open(self) -> None: ...
 
-    async def write(self, batch: list[Writes]) -> None:
+    async def write(self, batch: list[Entry]) -> None:
         """All of ``batch`` in one transaction, or nothing (raise)."""
         ...
 
@@ -125,16 +154,17 @@ class Store(Protocol):
 
 
 class DatabaseStore:
-    def __init__(self, url: str, balances: dict[BalanceKey, list[int]],
-                 decimals: dict[str, int]) -> None:
+    """The event log in the database (``excentra.db.eventlog``)."""
+
+    def __init__(self, url: str) -> None:
         self.db = Database(url)
-        self.writer = JournalWriter(self.db, balances, decimals)
+        self.log = EventLog(self.db)
 
     async def open(self) -> None:
         await self.db.connect()
 
-    async def write(self, batch: list[Writes]) -> None:
-        await self.writer.write(batch)
+    async def write(self, batch: list[Entry]) -> None:
+        await self.log.append(batch, [encode(e.writes) for e in batch])
 
     async def close(self) -> None:
         await self.db.disconnect()
@@ -160,11 +190,18 @@ class JournalStats:
 
 class JournalActor(Supervised):
     def __init__(self, store: Store, broadcaster: pykka.ActorRef[Any] | None,
-                 max_batch: int = 2000, **kw: Any) -> None:
+                 max_batch: int = 2000, *, seq: int = 0,
+                 projector: pykka.ActorRef[Any] | None = None,
+                 watermarks: Watermarks | None = None, **kw: Any) -> None:
         super().__init__(**kw)
         self.store = store
         self.broadcaster = broadcaster
+        self.projector = projector
+        """Gets every logged batch (``None``: no projection, e.g. actor tests)."""
+        self.watermarks = watermarks
         self.max_batch = max_batch
+        self.seq = seq
+        """The last sequence number written to the log."""
         self.pending: list[Commit] = []
         self.barriers: list[Reply] = []
         self.paused = False
@@ -200,6 +237,8 @@ class JournalActor(Supervised):
                 self.actor_ref.tell(Flush())
             case UseBroadcaster():
                 self.broadcaster = message.broadcaster
+            case UseProjector():
+                self.projector = message.projector
             case _:
                 raise TypeError(f"JournalActor: unexpected {message!r}")
 
@@ -219,7 +258,18 @@ class JournalActor(Supervised):
                 self._refuse(poisoned, batch)
         barriers, self.barriers = self.barriers, []
         for reply in barriers:
+            self._pass_barrier(reply)
+
+    def _pass_barrier(self, reply: Reply) -> None:
+        """Everything before ``reply`` is in the log: the projector resolves it once the
+        tables have it too."""
+        if self.projector is None:
             reply.resolve(self.stats.commands)
+            return
+        try:
+            self.projector.tell(Barrier(reply))
+        except pykka.ActorDeadError:  # being restarted: the asker tries again
+            reply.fail(Unavailable("projector down"))
 
     def _write_isolating(self, batch: list[Commit]
                          ) -> tuple[list[list[Commit]], tuple[Commit, Exception] | None]:
@@ -234,8 +284,10 @@ class JournalActor(Supervised):
         """
         assert self.loop is not None
         started = time.perf_counter()
+        first = self.seq + 1
         try:
-            self.loop.run_until_complete(self.store.write([c.writes for c in batch]))
+            self.loop.run_until_complete(self.store.write(
+                [Entry(first + i, c.writes) for i, c in enumerate(batch)]))
         except REFUSED_CONTENT as exc:
             if len(batch) == 1:
                 return [], (batch[0], exc)
@@ -246,10 +298,15 @@ class JournalActor(Supervised):
             rest, poisoned = self._write_isolating(batch[half:])
             return done + rest, poisoned
         self._account(len(batch), time.perf_counter() - started)
+        self.seq += len(batch)
         return [batch], None
 
     def _acknowledge(self, batch: list[Commit]) -> None:
+        """``batch`` (the last ``len(batch)`` entries up to ``self.seq``) is durable."""
         number = Fence.next_batch()
+        first = self.seq - len(batch) + 1
+        for part in (self._project, self._note):  # both before the acknowledgements
+            part(batch, first)
         self._publish(batch, number)
         answers = []
         for c in batch:
@@ -275,6 +332,32 @@ class JournalActor(Supervised):
         if command.reply is not None:
             command.reply.resolve(Rejected(RejectCode.UNSTORABLE))
         raise Diverged(command.writes.command_id) from exc
+
+    def _project(self, batch: list[Commit], first: int) -> None:
+        if self.projector is None:
+            return
+        try:
+            self.projector.tell(Project(tuple(Entry(first + i, c.writes)
+                                              for i, c in enumerate(batch))))
+        except pykka.ActorDeadError:  # its restart projects the log from the database
+            log.warning("projector down; it catches up from the log when restarted",
+                        extra={"entries": len(batch), "first": first})
+
+    def _note(self, batch: list[Commit], first: int) -> None:
+        """Tell the readers how far the log is, and which users each entry touched."""
+        if self.watermarks is None:
+            return
+        users: dict[str, int] = {}
+        catalog = 0
+        for i, c in enumerate(batch):
+            seq, w = first + i, c.writes
+            if w.user_id is not None:
+                users[str(w.user_id)] = seq
+            for m in w.movements:
+                users[str(m.user_id)] = seq
+            if w.assets or w.pairs:
+                catalog = seq
+        self.watermarks.logged_batch(self.seq, users.items(), catalog)
 
     def _publish(self, batch: list[Commit], number: int) -> None:
         """Hand the committed batch to the broadcaster (before the acknowledgements, so

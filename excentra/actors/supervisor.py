@@ -13,16 +13,19 @@ and will not happen**):
   durable the book is rebuilt from the database and handed back. Other pairs trade on.
 * the **broadcaster** dies → a new one with the same subscribers (acknowledgements never
   depended on it; the batches it had not delivered are lost to subscribers).
+* the **projector** dies → a new one, which projects from the event log whatever the
+  tables lack (acknowledgements never depended on it; meanwhile the tables lag).
 * the **ledger** or the **journal** dies → the whole core:
   1. refuse new commands (``recovering``; the facade answers 503);
   2. stop the books, then the ledger: each first handles what is already in its mailbox,
      so every command a live actor had taken on reaches the journal;
   3. if the journal is alive, let it commit everything it received (a barrier);
-  4. stop the journal: from here no command from before can commit;
-  5. reload state and start afresh, then answer every command still waiting from the
-     database: its stored result if it committed (a journal that died mid-batch may have
-     committed it), else "did not happen". Until the database can say, they wait (a
-     caller's timeout is "outcome unknown", never a failure).
+  4. stop the journal: from here no command from before can commit; then the projector;
+  5. project what the log holds beyond the tables, reload state and start afresh, then
+     answer every command still waiting from the database: its stored result if it is in
+     the log (a journal that died mid-batch may have committed it), else "did not
+     happen". Until the database can say, they wait (a caller's timeout is "outcome
+     unknown", never a failure).
 """
 
 from __future__ import annotations
@@ -48,8 +51,11 @@ from excentra.actors.journal import (
     Barrier,
     JournalActor,
     UseBroadcaster,
+    UseProjector,
 )
 from excentra.actors.ledger import BookDown, BookUp, LedgerActor, RegisterBooks
+from excentra.actors.projector import ProjectorActor
+from excentra.actors.watermarks import Watermarks
 from excentra.actors.writes import OpenOrder
 from excentra.chain.node import Node
 from excentra.chain.settings import ChainSettings
@@ -77,6 +83,8 @@ class Actors:
     broadcaster: pykka.ActorRef[Any]
     journal: pykka.ActorRef[Any]
     ledger: pykka.ActorRef[Any]
+    projector: pykka.ActorRef[Any] | None = None
+    """Writes the tables from the event log (``None``: nothing to project)."""
     books: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
     watchers: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
     """One chain watcher per configured chain, by chain name."""
@@ -92,7 +100,11 @@ class Actors:
         if name.startswith("chain:"):
             return self.watchers.get(name.removeprefix("chain:"))
         return {"broadcaster": self.broadcaster, "journal": self.journal,
-                "ledger": self.ledger}.get(name)
+                "ledger": self.ledger, "projector": self.projector}.get(name)
+
+    def storage(self) -> list[pykka.ActorRef[Any]]:
+        """Journal, then projector: stopped after the pipeline, in that order."""
+        return [self.journal, *([self.projector] if self.projector is not None else [])]
 
 
 @dataclass
@@ -104,6 +116,7 @@ class Kinds:
     ledger: type[Any] = LedgerActor
     book: type[Any] = BookActor
     watcher: type[Any] = ChainWatcherActor
+    projector: type[Any] = ProjectorActor
 
 
 @dataclass(frozen=True)
@@ -124,8 +137,13 @@ class Supervisor:
     def __init__(self, url: str | None, loop: asyncio.AbstractEventLoop,
                  outstanding: Outstanding, subscribers: Iterable[Subscriber] = (),
                  max_batch: int = 2000, *, durable: Durable | None = None,
-                 kinds: Kinds | None = None, chains: Iterable[Chain] = ()) -> None:
+                 kinds: Kinds | None = None, chains: Iterable[Chain] = (),
+                 watermarks: Watermarks | None = None,
+                 projector_paused: bool = False) -> None:
         self.db = Database(url)
+        self.watermarks = watermarks or Watermarks()
+        self.projector_paused = projector_paused
+        """Start projectors paused (tests: a kill between log and projection)."""
         self.durable: Durable = durable or DatabaseDurable(self.db)
         self.kinds = kinds or Kinds()
         self.loop = loop
@@ -150,19 +168,25 @@ class Supervisor:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start broadcaster, journal, ledger, books — each before what depends on it,
-        each confirmed; if one fails, those started here are stopped and it raises."""
+        """Start broadcaster, projector, journal, ledger, books — each before what depends
+        on it, each confirmed; if one fails, those started here are stopped and it raises.
+        First the tables catch up with the event log (a crash may have left them
+        behind): the core is rebuilt from them."""
+        head = await self.durable.catch_up()
         state, suspended = await self.durable.load()
         built = build(state)
+        self.watermarks.start_at(head)
         broadcaster = self._existing_broadcaster()
         started: list[pykka.ActorRef[Any]] = []
         try:
             if broadcaster is None:
                 broadcaster = await self._spawn(started, self.kinds.broadcaster,
                                                 "broadcaster", list(self.subscribers))
+            projector = await self._spawn_projector(started)
             journal = await self._spawn(started, self.kinds.journal, "journal",
                                         self.durable.store(built), broadcaster,
-                                        self.max_batch)
+                                        self.max_batch, seq=head, projector=projector,
+                                        watermarks=self.watermarks)
             open_orders = {str(o.id): OpenOrder(
                 o.symbol, str(o.user_id), o.side, o.order_type, o.price, o.quantity,
                 o.client_order_id, o.time_in_force, o.post_only, o.created_at)
@@ -172,7 +196,7 @@ class Supervisor:
                                        open_orders, suspended,
                                        {p.symbol for p in state.pairs if not p.is_active},
                                        state.chain_withdrawals, state.credited_deposits)
-            actors = Actors(broadcaster, journal, ledger)
+            actors = Actors(broadcaster, journal, ledger, projector)
             for symbol, book in built.books.items():
                 actors.books[symbol] = await self._spawn(started, self.kinds.book,
                                                          f"book:{symbol}", book, ledger)
@@ -203,6 +227,14 @@ class Supervisor:
             raise
         return ref
 
+    async def _spawn_projector(self, started: list[pykka.ActorRef[Any]]
+                               ) -> pykka.ActorRef[Any] | None:
+        store = self.durable.projection()
+        if store is None:
+            return None
+        return await self._spawn(started, self.kinds.projector, "projector", store,
+                                 self.watermarks, paused=self.projector_paused)
+
     async def _spawn_watcher(self, started: list[pykka.ActorRef[Any]], name: str,
                              ledger: pykka.ActorRef[Any],
                              decimals: dict[str, int]) -> pykka.ActorRef[Any]:
@@ -227,7 +259,7 @@ class Supervisor:
                              return_exceptions=True)
         a = self.actors
         if a is not None:
-            await self._stop_all([*a.pipeline(), a.journal, a.broadcaster])
+            await self._stop_all([*a.pipeline(), *a.storage(), a.broadcaster])
         self.actors = None
         self.outstanding.fail_all("the exchange stopped")
         await self.db.disconnect()
@@ -291,6 +323,8 @@ class Supervisor:
                 self._spawn_task(self._recover_book(symbol))
         elif name == "broadcaster":
             self._spawn_task(self._restart_broadcaster())
+        elif name == "projector":
+            self._spawn_task(self._restart_projector())
         elif name.startswith("chain:"):
             self._spawn_task(self._restart_watcher(name.removeprefix("chain:")))
         else:
@@ -351,6 +385,28 @@ class Supervisor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RESTART_DELAY_MAX)
 
+    async def _restart_projector(self) -> None:
+        """The projector alone: the new one projects from the log what the tables lack
+        (also what the journal sent the dead one), then takes the journal's batches."""
+        a = self.actors
+        delay = RESTART_DELAY
+        while a is not None and a is self.actors and not self._stopping:
+            try:
+                ref = await self._spawn_projector([])
+                if ref is None:
+                    return
+                a.projector = ref
+                a.journal.tell(UseProjector(ref))
+                log.info("projector restarted")
+                return
+            except pykka.ActorDeadError:
+                return  # the journal died: the whole core is being rebuilt
+            except Exception:
+                log.exception("restarting the projector failed; retrying",
+                              extra={"retry_in_seconds": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESTART_DELAY_MAX)
+
     async def _restart_watcher(self, chain: str) -> None:
         """A chain watcher alone: it resumes from the database (what it processed, what
         is pending); the ledger refuses any credit it repeats."""
@@ -395,7 +451,7 @@ class Supervisor:
                     await barrier.wait(BARRIER_TIMEOUT)
                 except Unavailable:  # a stuck journal: the database will say what it did
                     log.error("journal did not drain in time")
-            await self._stop_all([a.journal])
+            await self._stop_all(a.storage())
             waiting = self.outstanding.commands()  # none of these can commit any more
             if not a.broadcaster.is_alive():
                 self.actors = None  # start() makes a new one with every subscriber

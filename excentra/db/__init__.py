@@ -10,6 +10,7 @@ from excentra.db.database import (
     DatabaseUnavailable,
     IntegrityError,
     InvalidDataError,
+    ProjectionBehind,
     Row,
 )
 from excentra.db.migration_files import MigrationError, default_migrations_dir
@@ -38,6 +39,7 @@ __all__ = [
     "IntegrityError",
     "InvalidDataError",
     "MigrationError",
+    "ProjectionBehind",
     "Row",
     "as_bool",
     "as_datetime",

@@ -14,10 +14,11 @@ to the task without a transaction (needed for session state such as advisory loc
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from typing import Any
@@ -51,6 +52,15 @@ class InvalidDataError(DatabaseError):
 class DatabaseUnavailable(DatabaseError):  # noqa: N818 (a condition, like IntegrityError)
     """The database cannot be reached (refused, connection lost, shutting down or
     starting up): nothing was done; retrying later may work (HTTP 503)."""
+
+
+class ProjectionBehind(DatabaseUnavailable):
+    """The tables did not show, within the read's bound, a write the reader must see
+    (``excentra.actors.watermarks``): the projector is failing. Nothing was read (503)."""
+
+
+_IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "excentra_in_transaction", default=False)
 
 
 class _Databases(databases.Database):
@@ -134,6 +144,11 @@ async def _keep_session(connection: Any) -> None:
 
 class Database:
     """A SQLite or PostgreSQL database, chosen by URL (see :func:`resolve_url`)."""
+
+    before_query: Callable[[], Awaitable[None]] | None = None
+    """Awaited before every query outside a transaction (the exchange's read fence:
+    read-your-writes on the tables, ``Exchange._fence``). Never inside a transaction: it
+    may hold SQLite's write lock, which the projector needs to catch up."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = resolve_url(url)
@@ -225,6 +240,8 @@ class Database:
         per query text and the values go to asyncpg or sqlite3 as they are, which is all
         the compiled ``text()`` did. Rows: asyncpg records, or dicts from SQLite's cursor.
         """
+        if self.before_query is not None and not _IN_TRANSACTION.get():
+            await self.before_query()
         text, names = _positional(self._checked(sql), self.dialect)
         args = self._args(sql, names, values)
         with _translated_errors():
@@ -311,7 +328,11 @@ class Database:
         """
         with _translated_errors():
             async with self._db.transaction():
-                yield
+                token = _IN_TRANSACTION.set(True)
+                try:
+                    yield
+                finally:
+                    _IN_TRANSACTION.reset(token)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[None]:

@@ -1,7 +1,12 @@
-"""The journal's writes: many commands' ``Writes`` in one transaction (group commit).
+"""The projection's writes: many commands' ``Writes`` into the tables in one transaction.
 
-Balances are written as absolute values. The journal is the only writer, so it keeps a
-mirror of the committed balances in minor units, applies each batch's movements to it in
+The event log (``excentra.db.eventlog``) is the durable record of a command; the tables
+the API reads are its projection, written here by the projector
+(``excentra.actors.projector``) in large batches, each transaction also recording the
+log sequence number it reached (``projection_state``), so a batch is applied exactly once.
+
+Balances are written as absolute values. The projector is the only writer, so it keeps a
+mirror of the projected balances in minor units, applies each batch's movements to it in
 order, and upserts the touched rows; SQLite stores money as text and cannot add it in SQL.
 
 Each pair's ``book_seq`` is set to the highest seq its book reached in the batch (from the
@@ -18,6 +23,7 @@ from typing import Any
 
 from excentra.db import journal_pg
 from excentra.db.database import Database
+from excentra.db.eventlog import PROJECTION
 from excentra.db.records import Writes
 from excentra.engine.precision import units_to_decimal
 from excentra.ids import new_id
@@ -67,6 +73,7 @@ _SQL = {
                 "VALUES (:id, :user_id, :asset, :available, :held, :updated_at) "
                 "ON CONFLICT (user_id, asset) DO UPDATE SET available = excluded.available, "
                 "held = excluded.held, updated_at = excluded.updated_at",
+    "projection": "UPDATE projection_state SET seq = :seq WHERE name = :name",
 }
 
 BalanceKey = tuple[uuid.UUID, str]
@@ -93,8 +100,9 @@ class JournalWriter:
         """``(user_id, asset) -> [available, held]`` in minor units, as committed."""
         self.decimals = decimals
 
-    async def write(self, batch: list[Writes]) -> None:
-        """Commit every command of ``batch``, in order, in one transaction."""
+    async def write(self, batch: list[Writes], projected: int) -> None:
+        """Commit every command of ``batch``, in order, in one transaction, with the
+        projection's watermark set to ``projected`` (the log seq of the last one)."""
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _SQL}
         mirror = {k: list(v) for k, v in self._touched(batch)}
         books: dict[uuid.UUID, int] = {}
@@ -105,6 +113,7 @@ class JournalWriter:
                 books[pair_id] = max(seq, books.get(pair_id, seq))
         rows["book_seqs"] = [{"id": k, "book_seq": v} for k, v in books.items()]
         rows["balances"] = self._balance_rows(mirror, batch[-1].at)
+        rows["projection"] = [{"name": PROJECTION, "seq": projected}]
         if self.db.dialect == "postgresql":  # the whole batch in one round trip
             await self.db.execute_positional(*journal_pg.statement(rows))
         else:

@@ -99,6 +99,7 @@ _WITHDRAWAL_KEPT = ("tx_hash", "nonce", "raw_tx", "reason")
 DEPOSIT_CHANGES = _cols("id uuid, status text, confirmations int4, credited_at timestamptz, "
                         "updated_at timestamptz")
 BOOK_SEQS = _cols("id uuid, book_seq int8")
+PROJECTION = _cols("name text, seq int8")
 
 
 def statement(rows: dict[str, list[Row]]) -> tuple[str, list[list[Any]]]:
@@ -140,6 +141,9 @@ def statement(rows: dict[str, list[Row]]) -> tuple[str, list[list[Any]]]:
                             deposit_changes, args, keep_old=("credited_at",)))
     if book_seqs:
         ctes.append(_update("book_seqs", "trading_pairs", BOOK_SEQS, book_seqs, args))
+    if rows.get("projection"):
+        ctes.append(_update("projection", "projection_state", PROJECTION,
+                            rows["projection"], args, key="name"))
     return "WITH " + ",\n".join(ctes) + "\nSELECT 1", args
 
 
@@ -178,10 +182,10 @@ def _selected(columns: Sequence[Column]) -> str:
 
 
 def _update(name: str, table: str, columns: Sequence[Column], rows: list[Row],
-            args: list[list[Any]], keep_old: Sequence[str] = ()) -> str:
+            args: list[list[Any]], keep_old: Sequence[str] = (), key: str = "id") -> str:
     sets = ", ".join(
         f"{c.name} = COALESCE(u.{c.name}{c.cast}, t.{c.name})" if c.name in keep_old
-        else f"{c.name} = u.{c.name}{c.cast}" for c in columns if c.name != "id")
+        else f"{c.name} = u.{c.name}{c.cast}" for c in columns if c.name != key)
     return (f"{name} AS (UPDATE {table} t SET {sets} "  # noqa: S608 - constant identifiers
             f"FROM {_unnest(columns, rows, args)} "
-            "WHERE t.id = u.id)")
+            f"WHERE t.{key} = u.{key})")

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from excentra.db.database import Database
+from excentra.db.eventlog import stored_result
 
 log = logging.getLogger("excentra.db.state")
 
@@ -169,12 +170,22 @@ def _in_list(prefix: str, count: int) -> tuple[str, list[str]]:
 
 
 async def command_results(db: Database, command_ids: list[str]) -> list[tuple[str, str]]:
-    """``(command_id, stored result)`` for those of ``command_ids`` already committed."""
+    """``(command_id, stored result)`` for those of ``command_ids`` already committed:
+    in the event log (durable, maybe not projected yet) or in ``commands`` (projected;
+    the log may have been truncated behind it)."""
     placeholders, names = _in_list("c", len(command_ids))
     rows = await db.fetch_all(
-        f"SELECT command_id, result FROM commands WHERE command_id IN ({placeholders})",  # noqa: S608 (placeholders only)
+        f"SELECT command_id, result, NULL AS body FROM commands "  # noqa: S608 (placeholders only)
+        f"WHERE command_id IN ({placeholders}) UNION ALL "
+        f"SELECT command_id, NULL AS result, body FROM event_log "
+        f"WHERE command_id IN ({placeholders})",
         dict(zip(names, command_ids, strict=True)))
-    return [(r["command_id"], str(r["result"])) for r in rows]
+    found: dict[str, str] = {}
+    for r in rows:
+        if r["command_id"] not in found:
+            found[r["command_id"]] = (str(r["result"]) if r["body"] is None
+                                      else stored_result(bytes(r["body"])))
+    return list(found.items())
 
 
 async def open_levels(db: Database, symbol: str

@@ -127,7 +127,8 @@ async def _start(settings: Settings, passwords: Passwords | None,
                 "ws_delivered": services.hub.delivered if services.hub else 0,
                 "ws_dropped": services.hub.dropped_peers if services.hub else 0,
                 "chains": dict(exchange.chain_status),
-                "pending": (exchange.pending_commands(), exchange.max_pending, exchange.shed)}
+                "pending": (exchange.pending_commands(), exchange.max_pending, exchange.shed),
+                "log": exchange.watermarks.report()}
 
     services = Services(settings, exchange, Tokens(secret), passwords or Passwords(),
                         RateLimiter(settings.rate_limits, settings.trusted_proxies),

@@ -26,6 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 
+from excentra.actors.watermarks import EVERYTHING, READER
 from excentra.db.accounts import role_of
 from excentra.http.config import ACCESS_TOKEN_TTL
 from excentra.http.errors import ApiError, forbidden, unauthorized
@@ -195,6 +196,9 @@ def require_user(request: Request) -> Principal:
     principal: Principal | None = request.state.services.roles.current(_claimed(request))
     if principal is None:
         raise challenge(SESSION_INVALID, "invalid_token", USER_GONE)
+    # Read-your-writes (actors.watermarks): a user's queries see their own last write,
+    # an admin's everything acknowledged.
+    READER.set(EVERYTHING if principal.is_admin else principal.user_id)
     return principal
 
 

@@ -58,7 +58,29 @@ class _Live(Collector):
         yield CounterMetricFamily("excentra_commands_shed",
                                   "Commands answered 503 at once because the core had "
                                   "MAX_PENDING_COMMANDS waiting", value=shed)
+        yield from _log(now.get("log", {}))
         yield from _chains(now.get("chains", {}))
+
+
+def _log(r: Mapping[str, Any]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+    """The event log and its projection (``actors.watermarks.Watermarks.report``)."""
+    yield GaugeMetricFamily("excentra_log_seq", "The last sequence number in the event "
+                            "log (acknowledged commands)", value=r.get("logged", 0))
+    yield GaugeMetricFamily("excentra_projection_seq", "The last event-log entry the "
+                            "tables show", value=r.get("projected", 0))
+    yield GaugeMetricFamily("excentra_projection_lag", "Event-log entries not yet in the "
+                            "tables (log seq − projected seq)", value=r.get("lag", 0))
+    yield GaugeMetricFamily("excentra_projection_lag_p99", "p99 of the projection lag "
+                            "(entries) over the last 10,000 projected batches",
+                            value=r.get("lag_p99", 0))
+    yield CounterMetricFamily("excentra_read_waits", "Reads that waited for the "
+                              "projection to show the reader's last write",
+                              value=r.get("read_waits", 0))
+    yield GaugeMetricFamily("excentra_read_wait_p99_seconds", "p99 of those waits over "
+                            "the last 10,000", value=r.get("read_wait_p99_ms", 0) / 1000)
+    yield CounterMetricFamily("excentra_read_wait_timeouts", "Reads answered 503 because "
+                              "the projection stayed behind (READ_WAIT)",
+                              value=r.get("read_timeouts", 0))
 
 
 def _chains(statuses: Mapping[str, ChainStatus]

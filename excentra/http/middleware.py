@@ -10,6 +10,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from excentra.actors.watermarks import CATALOG, READER
 from excentra.http.ratelimit import RATE_HEADERS_KEY
 
 log = logging.getLogger("excentra.http.access")
@@ -29,6 +30,8 @@ class RequestIdMiddleware:
             return
         request_id = _incoming_id(scope) or str(uuid.uuid4())
         scope[REQUEST_ID_KEY] = request_id
+        # Until the request authenticates, it reads as anyone may (watermarks.READER).
+        READER.set(CATALOG)
         started = time.perf_counter()
         status = 0
 

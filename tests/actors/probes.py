@@ -29,6 +29,7 @@ import pykka
 
 from excentra.actors.bridge import Reply
 from excentra.db import IntegrityError
+from excentra.db.eventlog import Entry
 from excentra.db.records import Writes
 from excentra.engine import Event, OrderBook, OrderType, PairSpec, Side
 from excentra.ledger import PairTerms
@@ -194,7 +195,8 @@ class FakeStore:
             raise self.fail_open
         self.opened = True
 
-    async def write(self, batch: list[Writes]) -> None:
+    async def write(self, entries: list[Entry]) -> None:
+        batch = [e.writes for e in entries]
         self._writing.set()
         if not self._gate.wait(TIMEOUT):
             raise AssertionError("FakeStore: held longer than a test may take")

@@ -50,8 +50,9 @@ from tests.actors.helpers import (
 pytestmark = pytest.mark.asyncio
 UNAVAILABLE = Rejected(RejectCode.UNAVAILABLE)
 OUTCOME_UNKNOWN = Rejected(RejectCode.OUTCOME_UNKNOWN)
-CORE_ACTORS = 3 + 3
-"""broadcaster, journal, ledger, and one book per seeded pair (BTC, ETH, SOL /USDT)."""
+CORE_ACTORS = 4 + 3
+"""broadcaster, projector, journal, ledger, and one book per seeded pair (BTC, ETH, SOL
+/USDT)."""
 
 
 def _sv(ex: Exchange) -> Supervisor:

@@ -73,6 +73,9 @@ class FakeDurable:
         self.stores: list[FakeStore] = []
         self.loads = 0
 
+    async def catch_up(self) -> int:
+        return 0  # nothing is projected here: the stores are the log
+
     async def load(self) -> tuple[State, set[str]]:
         self.loads += 1
         return self.state, set()
@@ -87,6 +90,9 @@ class FakeDurable:
         store = self.failing.pop(0) if self.failing else FakeStore()
         self.stores.append(store)
         return store
+
+    def projection(self) -> None:
+        return None  # no projector: a barrier is resolved by the journal
 
 
 class NoBook(BookActor):

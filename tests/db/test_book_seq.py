@@ -63,12 +63,12 @@ async def test_the_journal_stores_each_pairs_highest_seq(migrated: Database) -> 
         command(1, book=(btc, 5)), command(2, book=(eth, 3)), command(3, book=(btc, 7)),
         command(4, pairs=(sol_btc,)), command(5, book=(sol_btc.id, 1)), command(6),
         command(7, pairs=(eth_btc,)), command(8, book=(sol_btc.id, 2)),
-    ])
+    ], projected=8)
     assert await book_seqs(migrated) == {BTC_USDT: 7, ETH_USDT: 3, SOL_USDT: 0,
                                          "SOL/BTC": 2, "ETH/BTC": 0}
     # the next batch updates pairs inserted by an earlier one like any other
     await writer.write([command(9, book=(sol_btc.id, 3)), command(10, book=(btc, 8)),
-                        command(11)])
+                        command(11)], projected=11)
     assert await book_seqs(migrated) == {BTC_USDT: 8, ETH_USDT: 3, SOL_USDT: 0,
                                          "SOL/BTC": 3, "ETH/BTC": 0}
 

@@ -69,8 +69,9 @@ async def test_fresh_database_gets_every_migration_with_checksums(database: Data
     ]
     assert rows == expected
     assert [r["name"] for r in rows] == ["core", "ledger", "seed", "fee_account", "book_seq",
-                                         "chain"]
-    for table in ("users", "orders", "trades", "ledger_entries", "commands", "withdrawals"):
+                                         "chain", "event_log"]
+    for table in ("users", "orders", "trades", "ledger_entries", "commands", "withdrawals",
+                  "event_log", "projection_state"):
         assert await _table_exists(database, table)
 
 

@@ -60,6 +60,21 @@ HEALTH = schema("HealthResponse", {
                                 "recovering": {"type": "boolean"},
                                 "books_down": {"type": "array",
                                                "items": {"type": "string"}}}},
+                   "log": {"type": "object",
+                           "description": "The event log and its projection (an addition): "
+                                          "the last entry logged (acknowledged) and the last "
+                                          "the tables show; a stalled projection (behind, "
+                                          "no progress for READ_WAIT) makes the status "
+                                          "degraded",
+                           "required": ["logged", "projected", "lag", "lag_p99", "stalled"],
+                           "properties": {
+                               "logged": {"type": "integer", "minimum": 0},
+                               "projected": {"type": "integer", "minimum": 0},
+                               "lag": {"type": "integer", "minimum": 0},
+                               "lag_p99": {"type": "integer", "minimum": 0,
+                                           "description": "Over the last 10,000 projected "
+                                                          "batches"},
+                               "stalled": {"type": "boolean"}}},
                    "chains": {"type": "object", "additionalProperties": ref(CHAIN_HEALTH),
                               "description": "Each configured chain (absent: none). A "
                                              "node that is down delays deposits and "
@@ -85,12 +100,18 @@ async def health(request: Request) -> Response:
     # Serving: the database answers and the core is not being rebuilt as a whole (one
     # pair's book being rebuilt degrades that pair only: the node still serves).
     serving = db_ok and not core["recovering"]
-    status = "ok" if serving and not core["books_down"] else "degraded"
+    exchange = services.exchange
+    log_state = exchange.watermarks.report()
+    # A stalled projection: commands are still acknowledged (the log has them), but reads
+    # of the tables that must show them wait and then answer 503.
+    status = ("ok" if serving and not core["books_down"] and not log_state["stalled"]
+              else "degraded")
     body: dict[str, Any] = {"status": status, "db": db_ok,
                             "uptime_seconds": counters.uptime_seconds,
                             "ws_connections": counters.ws_connections,
-                            "orders_processed": counters.orders_processed, "core": core}
-    exchange = services.exchange
+                            "orders_processed": counters.orders_processed, "core": core,
+                            "log": {k: log_state[k] for k in (
+                                "logged", "projected", "lag", "lag_p99", "stalled")}}
     if exchange.chains:
         now = time.time()
         body["chains"] = {name: chain_health(exchange.chain_status.get(name)
