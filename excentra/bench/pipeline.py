@@ -6,8 +6,12 @@ acknowledgement) on a fresh SQLite file and a fresh PostgreSQL database. Buyers 
 quote around one price, a few ticks through it, so that trades happen; a user only ever
 quotes one side, so no order crosses its owner's own.
 
-Reported per backend (median of ``--runs``): acknowledged orders + cancels per second,
-p50/p99 latency of a facade call, the journal's mean batch size (commands per commit).
+Reported per backend (median of ``--runs``): acknowledged orders + cancels per second
+(acknowledged = in the event log), p50/p99 latency of a facade call, the journal's mean
+batch size (commands per commit), the projection's lag (log entries not yet in the tables,
+p99 over the run) and how long after the last acknowledgement the tables had everything
+("drain"). With ``--profile``, CPU µs per command per thread and for the PostgreSQL server
+(``excentra.bench.cpu``), counted from the first command to the end of the drain.
 The ``ratio=`` is durable commands/s over the engine alone: the same command flow, in
 the order it was issued, replayed straight through ``OrderBook`` on one thread.
 Users, balances and deposits are set up before the clock starts.
@@ -37,6 +41,7 @@ import asyncpg  # type: ignore[import-untyped]  # no stubs
 
 from excentra.actors.bridge import Rejected
 from excentra.actors.journal import JournalStats
+from excentra.bench import cpu
 from excentra.bench.common import key_values
 from excentra.db.users import create_user
 from excentra.engine import OrderBook, OrderType, PairSpec, Side
@@ -78,6 +83,12 @@ class RunResult:
     engine_ops_per_sec: float
     acked: int
     issued: int
+    lag_p99: float = 0.0
+    """Log entries not yet projected, p99 of the samples taken at each projected batch."""
+    drain_ms: float = 0.0
+    """From the last acknowledgement until the tables showed every entry."""
+    profile: dict[str, float] = field(default_factory=dict)
+    """CPU µs per command per thread group (``--profile``)."""
 
 
 # -- the load -----------------------------------------------------------------------------
@@ -133,20 +144,41 @@ async def journal_stats(ex: Exchange) -> JournalStats:
     return stats
 
 
-async def run_pipeline(url: str, a: argparse.Namespace, seed: int) -> tuple[Load, float,
-                                                                            float]:
-    """One timed load on a fresh database: (load, seconds, mean journal batch)."""
+@dataclass
+class Timed:
+    """What one timed load measured besides the ``Load``."""
+
+    seconds: float
+    mean_batch: float
+    lag_p99: float
+    drain_ms: float
+    profile: dict[str, float]
+
+
+async def run_pipeline(url: str, a: argparse.Namespace, seed: int) -> tuple[Load, Timed]:
+    """One timed load on a fresh database."""
     async with Exchange(url) as ex:
         users = await setup_users(ex, a.workers)
+        await ex.watermarks.reached(ex.watermarks.logged, 60)  # the setup projected
+        ex.watermarks.lags.clear()
         before = await journal_stats(ex)
         load = Load()
         per_worker, extra = divmod(a.commands, a.workers)
         deadline = time.perf_counter() + (a.seconds or math.inf)
+        cpu_before = cpu.snapshot(with_postgres=url.startswith("postgresql"))
         started = time.perf_counter()
         await asyncio.gather(*(
             worker(ex, load, i, u, per_worker + (i < extra), deadline, a, seed)
             for i, u in enumerate(users)))
         seconds = time.perf_counter() - started
+        if not await ex.watermarks.reached(ex.watermarks.logged, 300):
+            raise SystemExit("the projection did not catch up within 300 s")
+        drain = time.perf_counter() - started - seconds
+        profile = cpu.per_command(cpu_before,
+                                  cpu.snapshot(with_postgres=url.startswith("postgresql")),
+                                  load.acked)
+        lags = sorted(ex.watermarks.lags) or [0]
+        lag_p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
         after = await journal_stats(ex)
         batches = after.batches - before.batches
         writing = after.seconds - before.seconds
@@ -155,7 +187,14 @@ async def run_pipeline(url: str, a: argparse.Namespace, seed: int) -> tuple[Load
             "batches": batches, "busy_share": round(writing / seconds, 3),
             "mean_write_ms": round(writing / max(batches, 1) * 1e3, 2),
             "max_batch": after.max_batch})
-    return load, seconds, mean_batch
+        projected = await ex.projection_stats()
+        if not isinstance(projected, Rejected):
+            log.info("projector", extra={
+                "transactions": projected.batches, "entries": projected.commands,
+                "mean_batch": round(projected.mean_batch, 1),
+                "busy_share": round(projected.seconds / (seconds + drain), 3),
+                "lag_p99": lag_p99, "drain_ms": round(drain * 1e3, 1)})
+    return load, Timed(seconds, mean_batch, lag_p99, drain * 1e3, profile)
 
 
 # -- the engine alone ---------------------------------------------------------------------
@@ -238,11 +277,13 @@ async def pg_reachable(server_url: str) -> bool:
 async def one_run(backend: str, a: argparse.Namespace, seed: int) -> RunResult:
     database = sqlite_database() if backend == "sqlite" else pg_database(a.pg_url)
     async with database as url:
-        load, seconds, mean_batch = await run_pipeline(url, a, seed)
+        load, timed = await run_pipeline(url, a, seed)
     lat = sorted(load.latencies)
     cuts = statistics.quantiles(lat, n=100, method="inclusive")
+    seconds, mean_batch = timed.seconds, timed.mean_batch
     result = RunResult(backend, load.acked / seconds, cuts[49] * 1e3, cuts[98] * 1e3,
-                       mean_batch, engine_rate(load.flow), load.acked, len(load.flow))
+                       mean_batch, engine_rate(load.flow), load.acked, len(load.flow),
+                       timed.lag_p99, timed.drain_ms, timed.profile)
     log.info("pipeline run", extra={
         "backend": backend, "seconds": round(seconds, 3), "issued": result.issued,
         "acked": result.acked, "rejected": load.rejected,
@@ -276,6 +317,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--backends", default="sqlite,postgresql",
                     help="comma-separated: sqlite, postgresql")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--profile", action="store_true",
+                    help="print CPU µs per command per thread and for the PostgreSQL "
+                         "server (from /proc)")
     a = ap.parse_args(argv)
     backends = [b.strip() for b in a.backends.split(",") if b.strip()]
     unknown = set(backends) - {"sqlite", "postgresql"}
@@ -299,7 +343,14 @@ def report(results: dict[str, list[RunResult]], a: argparse.Namespace) -> None:
         print(f"{backend:<10} {_median(runs, 'commands_per_sec'):>8,.0f} durable commands/s  "
               f"p50 {_median(runs, 'p50_ms'):.2f} ms  p99 {_median(runs, 'p99_ms'):.2f} ms  "
               f"mean batch {_median(runs, 'mean_batch'):.1f}  "
+              f"projection lag p99 {_median(runs, 'lag_p99'):,.0f} entries, "
+              f"drained {_median(runs, 'drain_ms'):,.0f} ms after the last ack  "
               f"(median of {len(runs)}; {a.workers} workers, {a.commands:,} commands)")
+        if a.profile:
+            print(f"  CPU µs per command on {backend} (median of {len(runs)}):")
+            for name in runs[0].profile:
+                values = [r.profile.get(name, 0.0) for r in runs]
+                print(f"    {name:<28} {statistics.median(values):8.1f}")
     print(f"engine     {engine:>8,.0f} ops/s on the same flows, one thread")
     main_backend = "postgresql" if "postgresql" in results else "sqlite"
     short = {"postgresql": "pg", "sqlite": "sqlite"}
@@ -315,4 +366,5 @@ def report(results: dict[str, list[RunResult]], a: argparse.Namespace) -> None:
         "engine_ops_per_sec": round(engine),
         **each(("p50_ms", "p50_ms", ".2f"), ("p99_ms", "p99_ms", ".2f")),
         **each(("mean_batch", "mean_batch", ".1f")),
+        **each(("lag_p99", "lag_p99", ".0f"), ("drain_ms", "drain_ms", ".0f")),
     }))

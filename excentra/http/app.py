@@ -114,7 +114,9 @@ async def _start(settings: Settings, passwords: Passwords | None,
                  chains: list[Chain]) -> Services:
     secret = await asyncio.to_thread(resolve_secret, settings)
     exchange = Exchange(settings.database_url or None, chains=chains,
-                        max_pending=settings.max_pending_commands)
+                        max_pending=settings.max_pending_commands,
+                        read_wait=settings.read_wait,
+                        projector_paused=settings.projector_paused)
     await exchange.start()
     services: Services
 

@@ -60,6 +60,14 @@ class Settings:
     max_pending_commands: int = 4000
     """``MAX_PENDING_COMMANDS``: commands that may wait for the core at once; past it new
     ones are answered 503 at once (load shedding; ``excentra.exchange``)."""
+    read_wait: float = 5.0
+    """``READ_WAIT``: seconds a read of the tables may wait for the projection to show the
+    reader's last write before it is answered 503 (``excentra.actors.watermarks``)."""
+    projector_paused: bool = False
+    """``EXCENTRA_PROJECTOR_PAUSED=1``: start with the projector paused — commands are
+    acknowledged from the event log, the tables do not move. For the tests that kill the
+    server between log and projection; never in production (reads of users who wrote
+    answer 503 after ``READ_WAIT``)."""
     deposit_limits: Mapping[str, Decimal] = field(
         default_factory=lambda: dict(DEFAULT_DEPOSIT_LIMITS))
     """``DEPOSIT_LIMITS``: the most one simulated deposit (``POST /balances/deposit``) may
@@ -107,6 +115,17 @@ class Settings:
                                  f"{grace!r}") from None
             if not 0 <= values["refresh_grace_seconds"] <= 60:  # type: ignore[operator]
                 raise ValueError("REFRESH_GRACE_SECONDS must be between 0 and 60")
+        wait = env.get("READ_WAIT", "").strip()
+        if wait:
+            try:
+                values["read_wait"] = float(wait)
+            except ValueError:
+                raise ValueError(f"READ_WAIT must be a number of seconds, not {wait!r}"
+                                 ) from None
+            if not 0 < values["read_wait"] <= 60:  # type: ignore[operator]
+                raise ValueError("READ_WAIT must be more than 0 and at most 60 seconds")
+        values["projector_paused"] = env.get("EXCENTRA_PROJECTOR_PAUSED", "").lower() in (
+            "1", "true", "yes")
         for var, name in (("WS_MAX_CONNECTIONS_PER_IP", "ws_max_connections_per_ip"),
                           ("MAX_PENDING_COMMANDS", "max_pending_commands")):
             cap = env.get(var, "").strip()
