@@ -47,6 +47,7 @@ from excentra.actors.ledger import (
     SettleWithdrawal,
     Withdraw,
 )
+from excentra.actors.supervised import Many
 from excentra.actors.supervisor import Chain, Supervisor
 from excentra.actors.watermarks import NOTHING, READ_WAIT, READER, Watermarks
 from excentra.chain.settings import ETH
@@ -67,6 +68,7 @@ from excentra.engine import (
     TimeInForce,
 )
 from excentra.engine.precision import PairSpec, plain
+from excentra.keys import UsedKeys
 from excentra.ledger.clearing import NewOrder
 from excentra.registry import Registry, pair_terms
 
@@ -146,7 +148,9 @@ class Exchange:
         """Views on this loop that must show a command before its caller resumes (the
         WebSocket hub) attach here and advance it (read-your-writes)."""
         self.supervisor: Supervisor | None = None
+        self._sender = _Sender()
         self._results: Coalescer[str, str] = Coalescer(self._stored_results)
+        self._keys = UsedKeys(self.db)
         self.db.before_query = self._fence
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -499,6 +503,9 @@ class Exchange:
 
     # -- plumbing ------------------------------------------------------------------------
 
+    def _send_soon(self, target: pykka.ActorRef[Any], message: Any, reply: Reply) -> None:
+        self._sender.add(target, message, reply)
+
     async def _command(self, command_id: str, message: Callable[[Reply], Any],
                        keyed: bool = True) -> Outcome:
         """Run a command once; a caller asking for the same id meanwhile shares its
@@ -515,20 +522,26 @@ class Exchange:
             running = asyncio.ensure_future(self._execute(command_id, message, keyed))
             self._inflight[command_id] = running
             running.add_done_callback(lambda _: self._inflight.pop(command_id, None))
-        try:
-            return await asyncio.wait_for(asyncio.shield(running), self.reply_timeout)
-        except TimeoutError:
+        # asyncio.wait, not wait_for: a caller that stops waiting must not cancel the
+        # command (a retry still shares its true answer), and it costs no shield.
+        done, _ = await asyncio.wait((running,), timeout=self.reply_timeout)
+        if not done:
             log.warning("command outcome not known yet", extra={"command_id": command_id})
             return Rejected(RejectCode.OUTCOME_UNKNOWN)
+        return running.result()
 
     async def _execute(self, command_id: str, message: Callable[[Reply], Any],
                        keyed: bool) -> Outcome:
-        if keyed:  # a caller's key may have been used before; a fresh uuid cannot have
+        # A caller's key may have been used before (a fresh uuid cannot have been): memory
+        # knows each user's keys (excentra.keys); the database answers a retry.
+        if keyed and await self._keys.used(command_id) is not False:
             stored = await self._results.get(command_id)
             if stored is not None:
                 result: Result = json.loads(stored)
                 return result
         outcome: Outcome = await self._ask("ledger", message, command_id)
+        if keyed and not isinstance(outcome, Rejected):
+            self._keys.add(command_id)  # before anyone sees the answer
         return outcome
 
     async def _ask(self, name: str, message: Callable[[Reply], Any],
@@ -550,11 +563,7 @@ class Exchange:
             return Rejected(RejectCode.UNAVAILABLE)
         reply = Reply(asyncio.get_running_loop(), self.outstanding, command_id=command_id,
                       target=name)
-        try:
-            target.tell(message(reply))
-        except pykka.ActorDeadError:  # nothing was sent
-            reply.discard()
-            return Rejected(RejectCode.UNAVAILABLE)
+        self._send_soon(target, message(reply), reply)
         try:  # a command is always answered (the supervisor sees to it): no deadline
             value = await reply.wait(None if command_id else self.reply_timeout)
         except Unavailable as exc:
@@ -567,6 +576,37 @@ class Exchange:
         if reply.batch:
             await self.fence.reached(reply.batch)
         return value
+
+
+class _Sender:
+    """Messages from the loop to the actors, sent once per loop iteration: everything a
+    pass of the loop addressed to one actor goes as one ``Many`` (one hand-over between
+    threads per batch, not per command). A message for an actor found dead was never
+    sent: its reply fails ``Unavailable`` (did not happen)."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, tuple[pykka.ActorRef[Any], list[tuple[Any, Reply]]]] = {}
+        self.scheduled = False
+
+    def add(self, target: pykka.ActorRef[Any], message: Any, reply: Reply) -> None:
+        entry = self.waiting.get(target.actor_urn)
+        if entry is None:
+            entry = self.waiting[target.actor_urn] = (target, [])
+        entry[1].append((message, reply))
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.send)
+
+    def send(self) -> None:
+        self.scheduled = False
+        waiting, self.waiting = self.waiting, {}
+        for target, items in waiting.values():
+            messages = [m for m, _ in items]
+            try:
+                target.tell(messages[0] if len(messages) == 1 else Many(tuple(messages)))
+            except pykka.ActorDeadError:
+                for _, reply in items:
+                    reply.set_exception(Unavailable("the actor was down; not sent"))
 
 
 def _uuid(value: str) -> uuid.UUID | None:

@@ -28,3 +28,6 @@ CREATE TABLE projection_state (
     seq  BIGINT NOT NULL
 );
 INSERT INTO projection_state (name, seq) VALUES ('tables', 0);
+
+-- A user's idempotency keys are read once per user into memory (excentra/keys.py).
+CREATE INDEX idx_commands_user_id ON commands (user_id);

@@ -15,3 +15,5 @@ CREATE TABLE projection_state (
     seq  BIGINT NOT NULL
 );
 INSERT INTO projection_state (name, seq) VALUES ('tables', 0);
+
+CREATE INDEX idx_commands_user_id ON commands (user_id);

@@ -90,12 +90,12 @@ class BookActor(Supervised):
         match message:
             case Match():
                 events = self._match(message.opened)
-                self.ledger.tell(Settle(message.command_id, self.book.spec.symbol, events,
-                                        message.reply, opened=message.opened))
+                self.send(self.ledger, Settle(message.command_id, self.book.spec.symbol,
+                                              events, message.reply, opened=message.opened))
             case Cancel():
                 events = self.book.cancel(message.order_id, message.user_id)
-                self.ledger.tell(Settle(message.command_id, self.book.spec.symbol, events,
-                                        message.reply, user_id=message.user_id))
+                self.send(self.ledger, Settle(message.command_id, self.book.spec.symbol,
+                                              events, message.reply, user_id=message.user_id))
             case Snapshot():
                 book = self.book  # the spec is immutable: safe to hand out
                 message.reply.resolve((book.snapshot(message.depth), book.state_hash(),

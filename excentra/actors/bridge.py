@@ -193,6 +193,8 @@ class Reply:
     async def wait(self, timeout: float | None = None) -> Any:
         """The answer; ``Unavailable`` if none comes within ``timeout`` seconds (queries
         only: a command is waited for without a deadline, see ``Exchange._command``)."""
+        if timeout is None:  # a waiter that gives up must not cancel the answer
+            return await asyncio.shield(self._future)
         try:
             return await asyncio.wait_for(asyncio.shield(self._future), timeout)
         except TimeoutError:

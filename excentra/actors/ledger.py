@@ -300,14 +300,13 @@ class LedgerActor(Custody, Supervised):
     # -- to and from the books ----------------------------------------------------------
 
     def _send(self, symbol: str, message: Match | Cancel) -> bool:
-        """Tell the pair's book; ``False`` (nothing sent) if it is down."""
+        """Send to the pair's book (through the outbox); ``False`` (nothing sent) if it is
+        down. Kept in ``sent`` until its ``Settle``: if the book dies first (also before
+        the outbox reached it), its ``BookDown`` undoes exactly these."""
         book = self.books[symbol]
-        if symbol in self.down:
+        if symbol in self.down or not book.is_alive():
             return False
-        try:
-            book.tell(message)
-        except pykka.ActorDeadError:  # died; its BookDown is on its way
-            return False
+        self.send(book, message)
         self.sent.setdefault(symbol, {})[message.command_id] = message
         return True
 
@@ -346,7 +345,7 @@ class LedgerActor(Custody, Supervised):
             if isinstance(sent, Match):
                 self.clearing.abandon(sent.opened.order.order_id)
             self._undone(command_id, sent.reply, f"book {m.symbol} failed")
-        self.journal.tell(Barrier(m.barrier))
+        self.send(self.journal, Barrier(m.barrier))  # after every Commit sent before
 
     def _settle(self, m: Settle) -> None:
         self.sent.get(m.symbol, {}).pop(m.command_id, None)
@@ -383,8 +382,8 @@ class LedgerActor(Custody, Supervised):
         for e in m.events:
             if isinstance(e, OrderUpdated) and e.status in _FINAL:
                 self.open_orders.pop(str(e.order_id), None)
-        self.journal.tell(Commit(writes, result, m.reply, m.symbol, tuple(m.events),
-                                 tuple(trades)))
+        self.send(self.journal, Commit(writes, result, m.reply, m.symbol, tuple(m.events),
+                                       tuple(trades)))
 
     def _deposit(self, m: Deposit) -> None:
         if not self._first_time(m.command_id, m.reply):
@@ -456,4 +455,4 @@ class LedgerActor(Custody, Supervised):
 
     def _commit(self, reply: Answerable, writes: Writes, result: Result) -> None:
         """Hand a command that touches no book to the journal."""
-        self.journal.tell(Commit(writes, result, reply, None, (), ()))
+        self.send(self.journal, Commit(writes, result, reply, None, (), ()))

@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import pykka
 
 from excentra.actors.bridge import Reply
+from excentra.actors.supervised import Many
 from excentra.db import IntegrityError
 from excentra.db.eventlog import Entry
 from excentra.db.records import Writes
@@ -100,6 +101,9 @@ class ProbeActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> None:
         if isinstance(message, _Sync):
             message.reply.resolve(None)
+        elif isinstance(message, Many):  # an actor's outbox batch: its messages, in order
+            for one in message.messages:
+                self._inbox.put(one)
         else:
             self._inbox.put(message)
 

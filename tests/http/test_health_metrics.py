@@ -83,14 +83,22 @@ async def test_health_reports_ok_and_the_counters(api: Api) -> None:
     assert r.status_code == 200
     body = r.json()
     assert set(body) == {"status", "db", "uptime_seconds", "ws_connections",
-                         "orders_processed", "core"}
+                         "orders_processed", "core", "log"}
     assert body["core"] == {"recovering": False, "books_down": []}
+    assert set(body["log"]) == {"logged", "projected", "lag", "lag_p99", "stalled"}
+    assert body["log"]["stalled"] is False
     assert (body["status"], body["db"], body["ws_connections"],
             body["orders_processed"]) == ("ok", True, 0, 0)
     assert isinstance(body["uptime_seconds"], int)
     _, buyer = await api.funded(USDT="100")
     await place(api, buyer, "buy", "10", "1")
-    assert (await api.client.get("/health")).json()["orders_processed"] == 1
+    after = (await api.client.get("/health")).json()
+    assert after["orders_processed"] == 1
+    # the deposit and the order are in the log; the tables show them once projected
+    assert after["log"]["logged"] >= body["log"]["logged"] + 2
+    await api.client.get("/api/v1/orders", headers=buyer)  # waits for its writes
+    assert (await api.client.get("/health")).json()["log"]["projected"] >= \
+        after["log"]["logged"]
 
 
 @pytest.mark.asyncio
