@@ -265,6 +265,12 @@ def _admin(argv: list[str]) -> None:
     admin_main(argv)
 
 
+def _log(argv: list[str]) -> None:
+    from excentra.cli_log import main as log_main  # noqa: PLC0415
+
+    log_main(argv)
+
+
 def _users(argv: list[str]) -> None:
     from excentra.cli_accounts import users_main  # noqa: PLC0415
 
@@ -275,12 +281,13 @@ COMMANDS: dict[str, tuple[Handler, str]] = {
     "serve": (_serve, "run the HTTP and WebSocket server"),
     "admin": (_admin, "create an admin account (admin create)"),
     "users": (_users, "change a user's role (users promote)"),
+    "log": (_log, "the event log: status, truncate behind the projection"),
     "demo": (_demo, "short narrated runs: engine, supervisor, chain"),
     "bench": (_bench, "measure the engine, the pipeline, HTTP, WebSocket fan-out, ..."),
 }
 """Each command: its handler (given the rest of the command line) and a summary."""
 
-QUIET = {"admin", "users", "demo"}
+QUIET = {"admin", "users", "demo", "log"}
 """Commands for people: their logs start at warnings unless ``LOG_LEVEL`` says otherwise
 (their answer is what they print)."""
 

@@ -243,7 +243,7 @@ class Supervisor:
                                  chain.settings, chain.wallet, ledger, decimals,
                                  node=chain.node, database_url=self.db.url,
                                  on_status=chain.on_status, on_deposit=chain.on_deposit,
-                                 auto_poll=chain.auto_poll)
+                                 auto_poll=chain.auto_poll, watermarks=self.watermarks)
 
     def _existing_broadcaster(self) -> pykka.ActorRef[Any] | None:
         a = self.actors

@@ -56,6 +56,7 @@ from excentra.actors.custody import (
     WithdrawalSent,
 )
 from excentra.actors.supervised import Supervised, close_loop
+from excentra.actors.watermarks import Watermarks
 from excentra.chain.node import Node, NodeError, TransactionRefused, Transfer
 from excentra.chain.settings import ETH, ETH_TRANSFER_GAS, ChainSettings
 from excentra.chain.store import ChainStore, ChainWithdrawal, SeenDeposit
@@ -64,6 +65,9 @@ from excentra.chain.wallet import HDWallet
 from excentra.db import Database
 from excentra.engine import RejectCode
 from excentra.engine.precision import plain
+
+PROJECTION_WAIT = 10.0
+"""Seconds a poll waits for the tables to show every acknowledged command (then skips)."""
 
 log = logging.getLogger("excentra.chain")
 
@@ -145,8 +149,13 @@ class ChainWatcherActor(Supervised):
                  on_status: Callable[[ChainStatus], None] | None = None,
                  on_deposit: Callable[[str, dict[str, Any]], None] | None = None,
                  auto_poll: bool = True,
+                 watermarks: Watermarks | None = None,
                  **kw: Any) -> None:
         super().__init__(**kw)
+        self.watermarks = watermarks
+        """The event log's and the tables' positions: a poll reads the tables (deposits
+        pending, withdrawals to send, nonces) only once they show every command
+        acknowledged before it, its own credits and sends included."""
         self.settings = settings
         self.wallet = wallet
         self.ledger = ledger
@@ -252,6 +261,15 @@ class ChainWatcherActor(Supervised):
         assert self.store is not None
         self.status.polls += 1
         self.status.last_error = None  # what goes wrong in this poll sets it
+        wm = self.watermarks
+        if wm is not None and not wm.wait_projected(wm.logged, PROJECTION_WAIT):
+            # Acting on tables that lack an acknowledged send or credit could send a
+            # withdrawal twice or reuse a nonce: this poll waits for the next.
+            self.status.last_error = "the tables lag the event log; poll skipped"
+            log.warning("chain poll skipped: the projection is behind",
+                        extra={"chain": self.settings.name, "logged": wm.logged,
+                               "projected": wm.projected})
+            return
         try:
             self._refresh_addresses()
             head = self.node.head()
