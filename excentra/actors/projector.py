@@ -115,7 +115,7 @@ class ProjectorActor(Supervised):
             if batch[0].seq > self.done + 1:  # sent to a projector that had died
                 self._advanced(self.loop.run_until_complete(
                     self.store.catch_up(batch[0].seq - 1)))
-            batch = [e for e in batch if e.seq > self.done]
+            batch = _fresh(batch, self.done)
             if batch:
                 started = time.perf_counter()
                 self._advanced(self.loop.run_until_complete(self.store.apply(batch)))
@@ -141,3 +141,14 @@ class ProjectorActor(Supervised):
         s.seconds += seconds
         if len(s.sizes) < 100_000:
             s.sizes.append(size)
+
+
+def _fresh(batch: list[Entry], done: int) -> list[Entry]:
+    """The entries of ``batch`` after ``done``, each once, in sequence."""
+    out: list[Entry] = []
+    last = done
+    for e in batch:
+        if e.seq > last:
+            out.append(e)
+            last = e.seq
+    return out

@@ -207,6 +207,8 @@ class EventLog:
 
     async def results(self, command_ids: Sequence[str]) -> list[tuple[str, str]]:
         """``(command_id, stored answer)`` of those of ``command_ids`` in the log."""
+        if not command_ids:
+            return []
         names = [f"c{i}" for i in range(len(command_ids))]
         rows = await self.db.fetch_all(
             f"SELECT command_id, body FROM event_log WHERE command_id IN "  # noqa: S608

@@ -105,14 +105,19 @@ class JournalWriter:
         projection's watermark set to ``projected`` (the log seq of the last one)."""
         rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _SQL}
         mirror = {k: list(v) for k, v in self._touched(batch)}
+        stamps: dict[BalanceKey, datetime] = {}
+        """When each balance last moved: its command's time (not the batch's), so the
+        tables do not depend on how the log was cut into batches."""
         books: dict[uuid.UUID, int] = {}
         for w in batch:
             self._collect(w, rows, mirror)
+            for m in w.movements:
+                stamps[(m.user_id, m.asset)] = w.at
             if w.book is not None:
                 pair_id, seq = w.book
                 books[pair_id] = max(seq, books.get(pair_id, seq))
         rows["book_seqs"] = [{"id": k, "book_seq": v} for k, v in books.items()]
-        rows["balances"] = self._balance_rows(mirror, batch[-1].at)
+        rows["balances"] = self._balance_rows(mirror, stamps)
         rows["projection"] = [{"name": PROJECTION, "seq": projected}]
         if self.db.dialect == "postgresql":  # the whole batch in one round trip
             await self.db.execute_positional(*journal_pg.statement(rows))
@@ -148,7 +153,7 @@ class JournalWriter:
                 raise ValueError(f"journal: negative balance {m.user_id} {m.asset}: {b}")
 
     def _balance_rows(self, mirror: dict[BalanceKey, list[int]],
-                      at: datetime) -> list[dict[str, Any]]:
+                      stamps: dict[BalanceKey, datetime]) -> list[dict[str, Any]]:
         out = []
         for (user_id, asset), (available, held) in mirror.items():
             dec = self.decimals[asset]
@@ -158,5 +163,6 @@ class JournalWriter:
             row_id = uuid.UUID(new_id()) if (user_id, asset) not in self.balances else _KEPT
             out.append({"id": row_id, "user_id": user_id, "asset": asset,
                         "available": units_to_decimal(available, dec),
-                        "held": units_to_decimal(held, dec), "updated_at": at})
+                        "held": units_to_decimal(held, dec),
+                        "updated_at": stamps[(user_id, asset)]})
         return out
