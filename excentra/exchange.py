@@ -114,13 +114,16 @@ class Exchange:
                  max_pending: int = MAX_PENDING_COMMANDS,
                  recovery_wait: float = RECOVERY_WAIT,
                  read_wait: float = READ_WAIT,
-                 projector_paused: bool = False) -> None:
+                 projector_paused: bool = False, projector: str = "thread") -> None:
         self.db = Database(database_url)
         self.watermarks = Watermarks()
         """How far the event log and the tables (its projection) are (read-your-writes)."""
         self.read_wait = read_wait
         """Seconds a read of the tables may wait for the projection (then 503)."""
         self._projector_paused = projector_paused
+        self._projector = projector
+        """Where the tables are projected: ``"thread"`` (in this process) or
+        ``"process"`` (a child process, off this process's GIL; ``excentra serve``)."""
         self.recovery_wait = recovery_wait
         """See ``RECOVERY_WAIT``; 0: answer 503 at once (the raw protocol, for tests)."""
         self.max_pending = max_pending
@@ -177,7 +180,8 @@ class Exchange:
         self.supervisor = Supervisor(self.db.url, loop, self.outstanding, self._subscribers,
                                      self._max_batch, chains=chains,
                                      watermarks=self.watermarks,
-                                     projector_paused=self._projector_paused)
+                                     projector_paused=self._projector_paused,
+                                     projector=self._projector)
         await self.supervisor.start()
 
     async def stop(self) -> None:

@@ -16,6 +16,7 @@ from excentra.db import Database
 from excentra.db.accounts import suspended_users
 from excentra.db.eventlog import EventLog
 from excentra.db.projection import Projection
+from excentra.db.projection_process import ProcessProjection
 from excentra.db.state import State, command_results, load_state
 from excentra.engine import OrderBook, OrderType, PairSpec, RestingOrder, Side
 from excentra.engine.precision import on_grid
@@ -119,9 +120,17 @@ class Durable(Protocol):
         ...
 
 
+PROJECTORS = ("process", "thread")
+"""Where the projection runs: a child process (``excentra.db.projection_process``: off
+the core's GIL, the server's default) or a thread of the core (tests, embedding)."""
+
+
 class DatabaseDurable:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, projector: str = "thread") -> None:
+        if projector not in PROJECTORS:
+            raise ValueError(f"projector must be one of {PROJECTORS}, not {projector!r}")
         self.db = db
+        self.projector = projector
 
     async def catch_up(self) -> int:
         projection = Projection(self.db)
@@ -148,6 +157,8 @@ class DatabaseDurable:
         return DatabaseStore(self.db.url)
 
     def projection(self) -> ProjectionStore | None:
+        if self.projector == "process":
+            return ProcessProjection(self.db.url)
         return Projection(Database(self.db.url))
 
 

@@ -164,7 +164,7 @@ class DatabaseStore:
         await self.db.connect()
 
     async def write(self, batch: list[Entry]) -> None:
-        await self.log.append(batch, [encode(e.writes) for e in batch])
+        await self.log.append(batch)
 
     async def close(self) -> None:
         await self.db.disconnect()
@@ -252,8 +252,8 @@ class JournalActor(Supervised):
             # supervisor answers each command of this batch from what the database says
             # (it may have committed).
             written, poisoned = self._write_isolating(batch)
-            for part in written:
-                self._acknowledge(part)
+            for part, entries in written:
+                self._acknowledge(part, entries)
             if poisoned is not None:
                 self._refuse(poisoned, batch)
         barriers, self.barriers = self.barriers, []
@@ -272,7 +272,8 @@ class JournalActor(Supervised):
             reply.fail(Unavailable("projector down"))
 
     def _write_isolating(self, batch: list[Commit]
-                         ) -> tuple[list[list[Commit]], tuple[Commit, Exception] | None]:
+                         ) -> tuple[list[tuple[list[Commit], list[Entry]]],
+                                    tuple[Commit, Exception] | None]:
         """Write ``batch``; if the database refuses its content, write the longest prefix
         it accepts (halving, so a few transactions, never one per command) and name the
         first command it refuses. Returns the committed parts in order and that command.
@@ -285,9 +286,9 @@ class JournalActor(Supervised):
         assert self.loop is not None
         started = time.perf_counter()
         first = self.seq + 1
+        entries = [Entry(first + i, c.writes, encode(c.writes)) for i, c in enumerate(batch)]
         try:
-            self.loop.run_until_complete(self.store.write(
-                [Entry(first + i, c.writes) for i, c in enumerate(batch)]))
+            self.loop.run_until_complete(self.store.write(entries))
         except REFUSED_CONTENT as exc:
             if len(batch) == 1:
                 return [], (batch[0], exc)
@@ -299,14 +300,13 @@ class JournalActor(Supervised):
             return done + rest, poisoned
         self._account(len(batch), time.perf_counter() - started)
         self.seq += len(batch)
-        return [batch], None
+        return [(batch, entries)], None
 
-    def _acknowledge(self, batch: list[Commit]) -> None:
-        """``batch`` (the last ``len(batch)`` entries up to ``self.seq``) is durable."""
+    def _acknowledge(self, batch: list[Commit], entries: list[Entry]) -> None:
+        """``batch`` (its log ``entries``) is durable."""
         number = Fence.next_batch()
-        first = self.seq - len(batch) + 1
-        for part in (self._project, self._note):  # both before the acknowledgements
-            part(batch, first)
+        self._project(entries)  # both before the acknowledgements
+        self._note(batch, entries[0].seq)
         self._publish(batch, number)
         answers = []
         for c in batch:
@@ -333,15 +333,14 @@ class JournalActor(Supervised):
             command.reply.resolve(Rejected(RejectCode.UNSTORABLE))
         raise Diverged(command.writes.command_id) from exc
 
-    def _project(self, batch: list[Commit], first: int) -> None:
+    def _project(self, entries: list[Entry]) -> None:
         if self.projector is None:
             return
         try:
-            self.projector.tell(Project(tuple(Entry(first + i, c.writes)
-                                              for i, c in enumerate(batch))))
+            self.projector.tell(Project(tuple(entries)))
         except pykka.ActorDeadError:  # its restart projects the log from the database
             log.warning("projector down; it catches up from the log when restarted",
-                        extra={"entries": len(batch), "first": first})
+                        extra={"entries": len(entries), "first": entries[0].seq})
 
     def _note(self, batch: list[Commit], first: int) -> None:
         """Tell the readers how far the log is, and which users each entry touched."""

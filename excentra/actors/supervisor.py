@@ -139,12 +139,12 @@ class Supervisor:
                  max_batch: int = 2000, *, durable: Durable | None = None,
                  kinds: Kinds | None = None, chains: Iterable[Chain] = (),
                  watermarks: Watermarks | None = None,
-                 projector_paused: bool = False) -> None:
+                 projector_paused: bool = False, projector: str = "thread") -> None:
         self.db = Database(url)
         self.watermarks = watermarks or Watermarks()
         self.projector_paused = projector_paused
         """Start projectors paused (tests: a kill between log and projection)."""
-        self.durable: Durable = durable or DatabaseDurable(self.db)
+        self.durable: Durable = durable or DatabaseDurable(self.db, projector)
         self.kinds = kinds or Kinds()
         self.loop = loop
         self.outstanding = outstanding

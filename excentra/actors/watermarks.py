@@ -5,18 +5,20 @@ are written afterwards by the projector. So a reader of the tables may have to w
 the projection to reach the log entry it must see. The rule (docs/RELIABILITY.md,
 "Read-your-writes"):
 
-* a user's private reads (their orders, balances, trades, deposits, withdrawals) wait
-  until the projection has passed the last entry that touched that user — their own
-  commands and the trades that filled their resting orders (``user``);
-* reads of the catalogue (assets, pairs) wait for the last entry that changed it;
-* an admin's reads wait for everything acknowledged when the read began (``logged``);
-* public market history (trades, candles) does not wait: the WebSocket feed and the
-  in-memory books are the live view, and ``/health`` reports the lag.
+* a user's reads (their orders, balances, trades, deposits, withdrawals) wait until the
+  projection has passed the last entry that touched that user — their own commands and
+  the trades that filled their resting orders — and the last change of the catalogue
+  (assets, pairs);
+* every other read (anonymous, public market history, an admin's) waits for everything
+  acknowledged when the read began (``logged``): a trade someone was told about is in
+  the public trades and candles read after that.
 
 Who is reading is a context variable (``READER``), set by the HTTP layer as it
 authenticates a request; the exchange's database awaits the rule before each query
 (``Exchange._fence``), so no query has to remember it. Code outside a request (tests, the
 CLI) reads as ``EVERYTHING``; the idempotency lookups read the log itself (``NOTHING``).
+A request starts as ``EVERYTHING`` (``excentra.http.middleware``) and becomes its user's
+once it authenticates as one (``excentra.http.auth``).
 
 Every wait is bounded (``READ_WAIT``); a projection that stays behind longer is a fault
 (the projector is failing), answered 503 with ``Retry-After``, never a stale read.
@@ -41,9 +43,8 @@ from collections.abc import Iterable
 from typing import Any
 
 EVERYTHING = "*everything"
-"""Reader: every entry acknowledged when the query begins (admins, tests, the CLI)."""
-CATALOG = "*catalog"
-"""Reader: the last change of assets and pairs (anonymous requests)."""
+"""Reader: every entry acknowledged when the query begins (anonymous and admin requests,
+tests, the CLI)."""
 NOTHING = "*nothing"
 """Reader: no wait (queries of the log itself, or of tables the log does not write)."""
 READER: contextvars.ContextVar[str] = contextvars.ContextVar("excentra_reader",
@@ -163,8 +164,6 @@ class Watermarks:
             return 0
         if reader == EVERYTHING:
             return self.logged
-        if reader == CATALOG:
-            return self.catalog
         return max(self.users.get(reader, 0), self.catalog)
 
     async def reached(self, seq: int, timeout: float = READ_WAIT) -> bool:

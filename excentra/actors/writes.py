@@ -7,13 +7,14 @@ Pure functions: the ledger actor calls them after settling, with the pair's term
 from __future__ import annotations
 
 import functools
-import json
 import uuid
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 from excentra.db.records import (
     AssetRow,
@@ -34,6 +35,12 @@ from excentra.ledger.clearing import Clearing, OpenedOrder
 from excentra.timefmt import api_time
 
 Result = dict[str, Any]
+
+
+def _stored(result: Result) -> str:
+    """The answer as stored for a retry (JSON; orjson: ~1 µs where ``json.dumps`` took
+    ~8, 11 % of the ledger's time in ``excentra bench pipeline``)."""
+    return orjson.dumps(result).decode()
 
 _as_uuid = functools.lru_cache(maxsize=65536)(uuid.UUID)
 """Ids travel as strings; users' and resting orders' ids recur in every command. A new
@@ -105,7 +112,7 @@ def placement(clearing: Clearing, pair_id: uuid.UUID, opened: OpenedOrder, seq: 
         "trades": [{"price": plain(spec.price(t.event.price)),
                     "quantity": plain(spec.quantity(t.event.quantity))} for t in trades],
     }
-    writes = Writes(command_id, "place_order", _as_uuid(order.user_id), json.dumps(result),
+    writes = Writes(command_id, "place_order", _as_uuid(order.user_id), _stored(result),
                     at, orders=(row,), order_changes=changes, trades=trade_rows,
                     movements=movement_rows(movements), book=_book(pair_id, events))
     return writes, result
@@ -154,7 +161,7 @@ def cancellation(clearing: Clearing, order: OpenOrder, pair_id: uuid.UUID, user_
         "status": cancelled.status.value, "client_order_id": order.client_order_id,
         "time_in_force": order.time_in_force, "post_only": order.post_only,
         "created_at": api_time(order.created_at), "updated_at": api_time(at)}
-    writes = Writes(command_id, "cancel_order", _as_uuid(user_id), json.dumps(result), at,
+    writes = Writes(command_id, "cancel_order", _as_uuid(user_id), _stored(result), at,
                     order_changes=changes, movements=movement_rows(movements),
                     book=_book(pair_id, events))
     return writes, result
@@ -189,7 +196,7 @@ def transfer(clearing: Clearing, command_id: str, kind: str, user_id: str, asset
     b = clearing.ledger.balance(user_id, asset)
     result = {**extra, "asset": asset, "available": plain(clearing.amount(asset, b.available)),
               "held": plain(clearing.amount(asset, b.held))}
-    writes = Writes(command_id, kind, _as_uuid(user_id), json.dumps(result),
+    writes = Writes(command_id, kind, _as_uuid(user_id), _stored(result),
                     datetime.now(UTC), movements=movement_rows(moved), withdrawals=withdrawals)
     return writes, result
 
@@ -202,7 +209,7 @@ def withdrawal_settled(command_id: str, withdrawal_id: str, user_id: str, asset:
     status = "confirmed" if sent else "cancelled"
     change = WithdrawalChange(uuid.UUID(withdrawal_id), status, tx_hash, at)
     result = {"id": withdrawal_id, "status": status, "asset": asset, "amount": plain(amount)}
-    writes = Writes(command_id, "settle_withdrawal", _as_uuid(user_id), json.dumps(result),
+    writes = Writes(command_id, "settle_withdrawal", _as_uuid(user_id), _stored(result),
                     at, movements=movement_rows(moved), withdrawal_changes=(change,))
     return writes, result
 
@@ -212,7 +219,7 @@ def asset_added(command_id: str, row: AssetRow) -> tuple[Writes, Result]:
     result = {"id": str(row.id), "symbol": row.symbol, "name": row.name,
               "decimals": row.decimals, "is_active": True, "coingecko_id": row.coingecko_id,
               "created_at": api_time(row.created_at)}
-    return Writes(command_id, "add_asset", None, json.dumps(result), row.created_at,
+    return Writes(command_id, "add_asset", None, _stored(result), row.created_at,
                   assets=(row,)), result
 
 
@@ -227,7 +234,7 @@ def pair_added(command_id: str, row: PairRow, terms: PairTerms) -> tuple[Writes,
     result = {"id": str(row.id), "base_asset": terms.base, "quote_asset": terms.quote,
               "symbol": row.symbol, "is_active": True, "created_at": api_time(row.created_at),
               "price_step": plain(spec.price_step), "quantity_step": plain(spec.quantity_step)}
-    return Writes(command_id, "add_pair", None, json.dumps(result), row.created_at,
+    return Writes(command_id, "add_pair", None, _stored(result), row.created_at,
                   pairs=(row,)), result
 
 
@@ -239,7 +246,7 @@ def chain_credit(clearing: Clearing, command_id: str, user_id: str, asset: str,
     result = {"id": str(change.id), "status": change.status, "asset": asset,
               "available": plain(clearing.amount(asset, b.available)),
               "held": plain(clearing.amount(asset, b.held))}
-    return Writes(command_id, "chain_deposit", _as_uuid(user_id), json.dumps(result),
+    return Writes(command_id, "chain_deposit", _as_uuid(user_id), _stored(result),
                   change.updated_at, movements=movement_rows(moved),
                   deposit_changes=(change,)), result
 
@@ -249,6 +256,6 @@ def withdrawal_update(command_id: str, kind: str, user_id: str, result: Result, 
                       withdrawals: tuple[WithdrawalChange, ...] = (),
                       deposits: tuple[DepositChange, ...] = ()) -> tuple[Writes, Result]:
     """A custody status change (and the balance movements it makes, if any)."""
-    return Writes(command_id, kind, _as_uuid(user_id), json.dumps(result), at,
+    return Writes(command_id, kind, _as_uuid(user_id), _stored(result), at,
                   movements=movement_rows(moved or ()), withdrawal_changes=withdrawals,
                   deposit_changes=deposits), result

@@ -64,6 +64,22 @@ def postgres() -> float:
     return total
 
 
+def children() -> float:
+    """CPU seconds so far of this process's live child processes (the projection
+    process, ``excentra.db.projection_process``)."""
+    me, total = str(os.getpid()), 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            text = (proc / "stat").read_text()
+        except OSError:
+            continue
+        if text[text.rindex(")") + 2:].split()[1] == me:
+            total += _cpu_seconds(proc / "stat")
+    return total
+
+
 def process(pid: int | None = None) -> float:
     """CPU seconds so far of a whole process (this one by default)."""
     return _cpu_seconds(Path(f"/proc/{pid or 'self'}/stat"))
@@ -72,6 +88,7 @@ def process(pid: int | None = None) -> float:
 def snapshot(with_postgres: bool) -> dict[str, float]:
     snap = threads()
     snap["whole process"] = process()
+    snap["child processes (projection)"] = children()
     if with_postgres:
         snap["postgresql server"] = postgres()
     return snap

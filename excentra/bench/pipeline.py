@@ -157,7 +157,7 @@ class Timed:
 
 async def run_pipeline(url: str, a: argparse.Namespace, seed: int) -> tuple[Load, Timed]:
     """One timed load on a fresh database."""
-    async with Exchange(url) as ex:
+    async with Exchange(url, projector=a.projector) as ex:
         users = await setup_users(ex, a.workers)
         await ex.watermarks.reached(ex.watermarks.logged, 60)  # the setup projected
         ex.watermarks.lags.clear()
@@ -317,6 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--backends", default="sqlite,postgresql",
                     help="comma-separated: sqlite, postgresql")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--projector", choices=("process", "thread"), default="process",
+                    help="where the tables are projected (the server's default: process)")
     ap.add_argument("--profile", action="store_true",
                     help="print CPU µs per command per thread and for the PostgreSQL "
                          "server (from /proc)")

@@ -156,6 +156,9 @@ class Entry:
 
     seq: int
     writes: Writes
+    body: bytes = b""
+    """``encode(writes)``, once it has been encoded (the journal encodes each entry once;
+    the log stores it and a projector in another process is sent it)."""
 
 
 class EventLog:
@@ -164,8 +167,12 @@ class EventLog:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def append(self, entries: Sequence[Entry], bodies: Sequence[bytes]) -> None:
-        """All of ``entries`` (with their encoded bodies) in one transaction, or none."""
+    async def append(self, entries: Sequence[Entry],
+                     bodies: Sequence[bytes] | None = None) -> None:
+        """All of ``entries`` in one transaction, or none. Their bodies: ``bodies``, else
+        each entry's own (encoded here if it has none)."""
+        if bodies is None:
+            bodies = [e.body or encode(e.writes) for e in entries]
         if self.db.dialect == "postgresql":
             await self.db.execute_positional(
                 "INSERT INTO event_log (seq, command_id, kind, user_id, body, created_at) "
@@ -203,7 +210,8 @@ class EventLog:
         rows = await self.db.fetch_all(
             "SELECT seq, body FROM event_log WHERE seq > :s AND seq <= :u ORDER BY seq "
             "LIMIT :n", {"s": seq, "u": upto if upto is not None else 2 ** 62, "n": limit})
-        return [Entry(int(r["seq"]), decode(bytes(r["body"]))) for r in rows]
+        return [Entry(int(r["seq"]), decode(bytes(r["body"])), bytes(r["body"]))
+                for r in rows]
 
     async def results(self, command_ids: Sequence[str]) -> list[tuple[str, str]]:
         """``(command_id, stored answer)`` of those of ``command_ids`` in the log."""

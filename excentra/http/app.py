@@ -116,7 +116,8 @@ async def _start(settings: Settings, passwords: Passwords | None,
     exchange = Exchange(settings.database_url or None, chains=chains,
                         max_pending=settings.max_pending_commands,
                         read_wait=settings.read_wait,
-                        projector_paused=settings.projector_paused)
+                        projector_paused=settings.projector_paused,
+                        projector=settings.projector)
     await exchange.start()
     services: Services
 

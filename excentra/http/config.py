@@ -63,6 +63,9 @@ class Settings:
     read_wait: float = 5.0
     """``READ_WAIT``: seconds a read of the tables may wait for the projection to show the
     reader's last write before it is answered 503 (``excentra.actors.watermarks``)."""
+    projector: str = "process"
+    """``PROJECTOR``: ``process`` (default: the tables are written by a child process, off
+    the core's interpreter lock) or ``thread`` (in the server's process)."""
     projector_paused: bool = False
     """``EXCENTRA_PROJECTOR_PAUSED=1``: start with the projector paused — commands are
     acknowledged from the event log, the tables do not move. For the tests that kill the
@@ -124,6 +127,11 @@ class Settings:
                                  ) from None
             if not 0 < values["read_wait"] <= 60:  # type: ignore[operator]
                 raise ValueError("READ_WAIT must be more than 0 and at most 60 seconds")
+        projector = env.get("PROJECTOR", "").strip().lower()
+        if projector:
+            if projector not in ("process", "thread"):
+                raise ValueError(f"PROJECTOR must be process or thread, not {projector!r}")
+            values["projector"] = projector
         values["projector_paused"] = env.get("EXCENTRA_PROJECTOR_PAUSED", "").lower() in (
             "1", "true", "yes")
         for var, name in (("WS_MAX_CONNECTIONS_PER_IP", "ws_max_connections_per_ip"),

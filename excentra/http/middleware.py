@@ -10,7 +10,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from excentra.actors.watermarks import CATALOG, READER
+from excentra.actors.watermarks import EVERYTHING, READER
 from excentra.http.ratelimit import RATE_HEADERS_KEY
 
 log = logging.getLogger("excentra.http.access")
@@ -30,8 +30,10 @@ class RequestIdMiddleware:
             return
         request_id = _incoming_id(scope) or str(uuid.uuid4())
         scope[REQUEST_ID_KEY] = request_id
-        # Until the request authenticates, it reads as anyone may (watermarks.READER).
-        READER.set(CATALOG)
+        # A request reads what was acknowledged before it began, until it authenticates
+        # as a user (watermarks.READER); set here, so that the caller's own context (a
+        # test driving the app in its task) is the same afterwards.
+        reader = READER.set(EVERYTHING)
         started = time.perf_counter()
         status = 0
 
@@ -49,6 +51,7 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            READER.reset(reader)
             log.debug("request", extra={
                 "request_id": request_id, "method": scope.get("method"),
                 "path": scope.get("path"), "status": status,
