@@ -53,6 +53,7 @@ def exit_code(argv: list[str]) -> int | str | None:
     (["demo"], "Short, narrated runs of parts of the exchange."),
     (["bench"], "Measure the exchange"),
     (["bench", "engine"], "a seeded order flow through"),
+    (["log"], "the event log's state, and truncating it behind the projection"),
 ])
 def test_help_at_every_level(argv: list[str], description: str,
                              capsys: pytest.CaptureFixture[str]) -> None:

@@ -212,6 +212,16 @@ class JournalActor(Supervised):
         self.loop = asyncio.new_event_loop()
         self.loop.run_until_complete(self.store.open())
 
+    def finish(self) -> None:
+        """A stop: write and acknowledge what is pending (its ``Flush`` is queued behind
+        the stop). If that fails, those commands are answered "did not happen" by the
+        supervisor, which is true: nothing of them is in the log."""
+        if self.pending and not self.paused and self.loop is not None:
+            try:
+                self._flush()
+            except Exception:
+                log.exception("writing at stop failed; the pending commands did not happen")
+
     def teardown(self) -> None:
         close_loop(self.loop, self.store.close() if self.loop is not None else None)
 

@@ -81,9 +81,16 @@ class Supervised(pykka.ThreadingActor, abc.ABC):
         if self._started is not None:
             self._started.resolve(self.name)
 
+    def finish(self) -> None:
+        """On a stop (not a death), before ``teardown``: complete work the actor told
+        itself to do later (e.g. a pending flush, queued behind the stop)."""
+
     def on_stop(self) -> None:
-        self.flush_outbox()
-        self.teardown()
+        try:
+            self.finish()
+        finally:
+            self.flush_outbox()
+            self.teardown()
 
     def on_receive(self, message: Any) -> Any:
         if type(message) is Many:

@@ -223,12 +223,14 @@ async def copy_log(source: Database, target: Database) -> int:
 # -- the tests --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("projector", ["thread", "process"])
 async def test_replaying_the_log_into_empty_projections_gives_identical_tables(
-        database_url: str, replay_url: str) -> None:
-    """The live projector's tables and a replay of the log into a fresh database hold the
+        database_url: str, replay_url: str, projector: str) -> None:
+    """The live projector's tables (written in the core's process, or by the projection
+    process of ``excentra serve``) and a replay of the log into a fresh database hold the
     same rows, table by table; the replayed ledger is sound and its open orders are the
     books the exchange had in memory."""
-    async with Exchange(database_url) as ex:
+    async with Exchange(database_url, projector=projector) as ex:
         await traffic(ex)
         await assert_sound(ex)  # reads ex.db: waits until everything logged is projected
         snaps = await books(ex)
