@@ -4,6 +4,7 @@ one step, never overwritten."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -26,6 +27,26 @@ def create_private(path: Path, text: str) -> None:
         path.unlink(missing_ok=True)
         raise
     sync_directory(path.parent)
+
+
+WRITER_WAIT = 5.0
+"""Seconds a reader waits for a sibling that has just created a secret file to write it."""
+
+
+def read_private(path: Path) -> str:
+    """The text of a secret file, stripped. A sibling process that created it an instant
+    ago may not have written it yet (``create_private`` creates, then writes): an empty
+    file is read again for up to ``WRITER_WAIT`` seconds before it is an error."""
+    deadline = time.monotonic() + WRITER_WAIT
+    while True:
+        text = path.read_text(encoding="utf-8").strip()
+        if text or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    if not text:
+        raise ValueError(f"{path} is empty: delete it to generate a new secret, or restore "
+                         "it from a backup")
+    return text
 
 
 def sync_directory(directory: Path) -> None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import contextvars
 import heapq
 import itertools
 import threading
@@ -42,14 +41,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-EVERYTHING = "*everything"
-"""Reader: every entry acknowledged when the query begins (anonymous and admin requests,
-tests, the CLI)."""
-NOTHING = "*nothing"
-"""Reader: no wait (queries of the log itself, or of tables the log does not write)."""
-READER: contextvars.ContextVar[str] = contextvars.ContextVar("excentra_reader",
-                                                            default=EVERYTHING)
-"""Who is reading: one of the above, or a user id (that user's own writes)."""
+from excentra.db.reading import EVERYTHING, NOTHING, READER
+
+__all__ = ["EVERYTHING", "NOTHING", "READER", "READ_WAIT", "Watermarks"]
 
 READ_WAIT = 5.0
 """Seconds a read may wait for the projection before it is answered 503."""

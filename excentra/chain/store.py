@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from excentra.db.database import Database, IntegrityError
+from excentra.db.reading import unfenced
 from excentra.ids import new_id
 
 KEEP_BLOCKS = 256
@@ -230,6 +231,7 @@ class ChainStore:
             {"s": "confirmed" if ok else "failed", "now": datetime.now(UTC), "id": tx_id})
 
 
+@unfenced
 async def deposit_address(db: Database, user_id: str, chain: str,
                           derive: Callable[[int], str]) -> str:
     """The user's deposit address on ``chain``: the stored one, or a new one at the next

@@ -20,7 +20,7 @@ from eth_account.types import Language
 from eth_utils.address import is_checksum_address, to_checksum_address
 
 from excentra.db.url import dialect_of, resolve_url
-from excentra.secretfile import create_private
+from excentra.secretfile import create_private, read_private
 
 log = logging.getLogger("excentra.chain.wallet")
 
@@ -80,7 +80,7 @@ def _read(path: Path) -> str:
     if os.name == "posix" and mode & 0o077:
         log.warning("the wallet mnemonic file %s is readable by other users (mode %s): "
                     "chmod 600 it", path, oct(mode), extra={"path": str(path)})
-    return _checked(path.read_text(encoding="utf-8"), str(path))
+    return _checked(read_private(path), str(path))
 
 
 def _checked(text: str, source: str) -> str:

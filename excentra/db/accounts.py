@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from excentra.db.database import Database, Row
+from excentra.db.reading import unfenced
 from excentra.db.users import create_user
 
 UserId = uuid.UUID | str
@@ -46,6 +47,7 @@ def _id(user_id: UserId) -> uuid.UUID:
 # -- users --------------------------------------------------------------------------------
 
 
+@unfenced
 async def add_user(db: Database, email: str, password_hash: str, role: str = "user") -> Row:
     """Insert a user and return its row.
 
@@ -58,12 +60,14 @@ async def add_user(db: Database, email: str, password_hash: str, role: str = "us
     return row
 
 
+@unfenced
 async def user_by_id(db: Database, user_id: UserId) -> Row | None:
     """The user's public columns (no password hash), or ``None``."""
     return await db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = :id",  # noqa: S608
                               {"id": _id(user_id)}, types=USER_TYPES)
 
 
+@unfenced
 async def user_by_email(db: Database, email: str) -> Row | None:
     """The user's public columns plus ``password_hash``, for login and reset mails."""
     return await db.fetch_one(
@@ -71,12 +75,14 @@ async def user_by_email(db: Database, email: str) -> Row | None:
         {"email": normalize_email(email)}, types=USER_TYPES)
 
 
+@unfenced
 async def password_hash_of(db: Database, user_id: UserId) -> str | None:
     value = await db.fetch_val("SELECT password_hash FROM users WHERE id = :id",
                                {"id": _id(user_id)}, as_type=str)
     return None if value is None else str(value)
 
 
+@unfenced
 async def update_profile(db: Database, user_id: UserId, *, username: str | None = None,
                          password_hash: str | None = None) -> Row | None:
     """Set the given fields (``None`` = keep), bump ``updated_at``; the new row or ``None``.
@@ -97,6 +103,7 @@ async def update_profile(db: Database, user_id: UserId, *, username: str | None 
         f"RETURNING {_USER_COLUMNS}", values, types=USER_TYPES)
 
 
+@unfenced
 async def set_role(db: Database, user_id: UserId, role: str) -> Row | None:
     """The updated user row, or ``None`` for an unknown id or a system account (the market
     maker, the fee account: not users, their role never changes)."""
@@ -106,6 +113,7 @@ async def set_role(db: Database, user_id: UserId, role: str) -> Row | None:
         {"id": _id(user_id), "role": role, "now": now()}, types=USER_TYPES)
 
 
+@unfenced
 async def set_role_by_email(db: Database, email: str, role: str) -> bool:
     """Whether a user with that e-mail exists (and now has ``role``)."""
     found = await db.fetch_val(
@@ -114,6 +122,7 @@ async def set_role_by_email(db: Database, email: str, role: str) -> bool:
     return found is not None
 
 
+@unfenced
 async def set_suspended(db: Database, user_id: UserId, suspended: bool | None) -> Row | None:
     """Set the flag, or toggle it when ``suspended`` is ``None`` (the original frontend
     sends no body). The updated row, or ``None`` for an unknown id or a system account.
@@ -134,6 +143,7 @@ async def set_suspended(db: Database, user_id: UserId, suspended: bool | None) -
 # -- refresh tokens -------------------------------------------------------------------------
 
 
+@unfenced
 async def add_refresh_token(db: Database, user_id: UserId, token_hash: str,
                             ttl: float) -> None:
     await db.execute(
@@ -143,6 +153,7 @@ async def add_refresh_token(db: Database, user_id: UserId, token_hash: str,
          "expires": now() + timedelta(seconds=ttl), "now": now()})
 
 
+@unfenced
 async def refresh_token_by_hash(db: Database, token_hash: str) -> Row | None:
     """``id, user_id, expires_at, used_at`` of the token, or ``None``."""
     return await db.fetch_one(
@@ -150,6 +161,7 @@ async def refresh_token_by_hash(db: Database, token_hash: str) -> Row | None:
         "WHERE token_hash = :hash", {"hash": token_hash}, types=_TOKEN_TYPES)
 
 
+@unfenced
 async def rotate_refresh_token(db: Database, token_id: uuid.UUID, user_id: UserId,
                                new_hash: str, ttl: float) -> bool:
     """Mark the old token used and store its successor, in one transaction.
@@ -168,10 +180,12 @@ async def rotate_refresh_token(db: Database, token_id: uuid.UUID, user_id: UserI
     return True
 
 
+@unfenced
 async def delete_refresh_token(db: Database, token_id: uuid.UUID) -> None:
     await db.execute("DELETE FROM refresh_tokens WHERE id = :id", {"id": token_id})
 
 
+@unfenced
 async def expire_refresh_tokens(db: Database, user_id: UserId) -> None:
     """End every session of a user being suspended: its tokens expire now (they can never
     refresh again) but are kept while it stays suspended, so presenting one is answered
@@ -182,12 +196,14 @@ async def expire_refresh_tokens(db: Database, user_id: UserId) -> None:
                      {"user_id": _id(user_id), "now": moment})
 
 
+@unfenced
 async def revoke_refresh_tokens(db: Database, user_id: UserId) -> None:
     """Delete all of the user's refresh tokens (every session must log in again)."""
     await db.execute("DELETE FROM refresh_tokens WHERE user_id = :user_id",
                      {"user_id": _id(user_id)})
 
 
+@unfenced
 async def sweep_expired_tokens(db: Database) -> None:
     """Delete expired refresh and password-reset tokens (housekeeping only: expired rows
     are refused anyway), except a suspended user's (``expire_refresh_tokens``)."""
@@ -201,6 +217,7 @@ async def sweep_expired_tokens(db: Database) -> None:
 # -- password-reset tokens ------------------------------------------------------------------
 
 
+@unfenced
 async def add_reset_token(db: Database, user_id: UserId, token_hash: str,
                           ttl: float) -> None:
     await db.execute(
@@ -210,6 +227,7 @@ async def add_reset_token(db: Database, user_id: UserId, token_hash: str,
          "expires": now() + timedelta(seconds=ttl), "now": now()})
 
 
+@unfenced
 async def reset_token_valid(db: Database, token_hash: str) -> bool:
     """Whether the token exists, is unused and unexpired (a read; ``reset_password``
     decides atomically)."""
@@ -220,6 +238,7 @@ async def reset_token_valid(db: Database, token_hash: str) -> bool:
     return found is not None
 
 
+@unfenced
 async def reset_password(db: Database, token_hash: str, password_hash: str) -> bool:
     """Use the reset token once: set the password and revoke the user's refresh tokens,
     in one transaction.
@@ -241,6 +260,7 @@ async def reset_password(db: Database, token_hash: str, password_hash: str) -> b
     return True
 
 
+@unfenced
 async def suspended_users(db: Database) -> set[str]:
     """The ids of every suspended user."""
     rows = await db.fetch_all("SELECT id FROM users WHERE is_suspended = :yes",
@@ -248,12 +268,14 @@ async def suspended_users(db: Database) -> set[str]:
     return {str(r["id"]) for r in rows}
 
 
+@unfenced
 async def user_roles(db: Database) -> dict[str, str]:
     """Every user's role, by id (the in-memory role map's start; one row per user)."""
     rows = await db.fetch_all("SELECT id, role FROM users", types={"id": uuid.UUID})
     return {str(r["id"]): str(r["role"]) for r in rows}
 
 
+@unfenced
 async def role_of(db: Database, user_id: UserId) -> str | None:
     """The user's role, or ``None`` if there is no such user."""
     value = await db.fetch_val("SELECT role FROM users WHERE id = :id",

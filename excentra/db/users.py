@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 
 from excentra.db.database import Database
+from excentra.db.reading import unfenced
 
 
+@unfenced
 async def create_user(db: Database, email: str, password_hash: str = "",
                       role: str = "user") -> uuid.UUID:
     """Insert a user (email lowercased) and return its id."""

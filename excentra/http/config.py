@@ -15,7 +15,7 @@ from pathlib import Path
 from excentra.chain.settings import ChainSettings
 from excentra.db.url import dialect_of, resolve_url
 from excentra.http.ratelimit import DEFAULT_POLICIES, Policy
-from excentra.secretfile import create_private
+from excentra.secretfile import create_private, read_private
 
 log = logging.getLogger("excentra.config")
 
@@ -213,7 +213,7 @@ def resolve_secret(settings: Settings) -> str:
     try:
         create_private(path, secret)  # owner-only from the first byte
     except FileExistsError:  # kept from an earlier start, or made by a sibling just now
-        return path.read_text().strip()
+        return read_private(path)
     log.warning("JWT_SECRET not set: generated a random secret",
                 extra={"path": str(path.resolve())})
     return secret

@@ -128,6 +128,9 @@ async def _outage(base_url: str, database_url: str, switch: Switch) -> None:
             "symbol": "BTC/USDT", "side": "buy", "order_type": "limit", "price": "100",
             "quantity": "0.0001", "client_order_id": f"after-{uuid.uuid4().hex[:8]}"})
         assert r.status_code == 200, r.text  # trading again
+        # the user's read waits until the tables show all their writes (read-your-writes);
+        # from then on the tables read straight hold every order too
+        r = await c.get("/api/v1/balances/USDT", headers=auth)
         async with Database(database_url) as db:  # straight, not through the switch
             rows = await db.fetch_all(
                 "SELECT client_order_id FROM orders WHERE client_order_id IS NOT NULL")
@@ -135,5 +138,4 @@ async def _outage(base_url: str, database_url: str, switch: Switch) -> None:
         assert set(acked) <= stored  # nothing acknowledged was lost
         print(f"statuses {dict(statuses)}; {len(acked)} orders acknowledged, all stored")
         held = Decimal(len(stored)) * Decimal("0.01")
-        r = await c.get("/api/v1/balances/USDT", headers=auth)
         assert Decimal(r.json()["held"]) == held  # each stored order holds 100 × 0.0001

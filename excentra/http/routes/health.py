@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from excentra.actors.bridge import Rejected
 from excentra.chain.watcher import ChainStatus
+from excentra.db.reading import unfenced
 from excentra.http.openapi import Media, operation, ref, schema
 from excentra.http.render import json
 from excentra.http.services import Services
@@ -81,6 +82,7 @@ HEALTH = schema("HealthResponse", {
                                              "withdrawals only: the status stays ok"}}})
 
 
+@unfenced  # whether the database answers, not whether the projection is current
 async def _database_answers(services: Services) -> bool:
     try:
         answer = await asyncio.wait_for(services.db.fetch_val("SELECT 1"), DB_TIMEOUT)
