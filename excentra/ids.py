@@ -3,7 +3,7 @@
 ``uuid.uuid4()`` reads 16 bytes from the OS every time; on the journal's and the ledger's
 hot paths (an id per trade, per new balance row) that was ~20 % of their threads' time.
 These ids only need to be unique, not secret: they come from a per-process generator
-seeded from the OS.
+seeded from the OS (again in every forked child).
 """
 
 from __future__ import annotations
@@ -13,6 +13,15 @@ import random
 
 _random = random.Random(os.urandom(32))  # noqa: S311 (unique, not secret: trade and row ids)
 _bits = _random.getrandbits
+
+
+def _reseed() -> None:
+    _random.seed(os.urandom(32))
+
+
+# A forked process (the projection processes, forked from one fork server) must not repeat
+# its parent's sequence: two of them would make the same ids.
+os.register_at_fork(after_in_child=_reseed)
 
 
 def new_id() -> str:

@@ -65,9 +65,9 @@ def postgres() -> float:
 
 
 def children() -> float:
-    """CPU seconds so far of this process's live child processes (the projection
-    process, ``excentra.db.projection_process``)."""
-    me, total = str(os.getpid()), 0.0
+    """CPU seconds so far of this process's live descendants (the projection process,
+    ``excentra.db.projection_process``, a child of multiprocessing's fork server)."""
+    parents: dict[str, str] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -75,8 +75,14 @@ def children() -> float:
             text = (proc / "stat").read_text()
         except OSError:
             continue
-        if text[text.rindex(")") + 2:].split()[1] == me:
-            total += _cpu_seconds(proc / "stat")
+        parents[proc.name] = text[text.rindex(")") + 2:].split()[1]
+    me, total = str(os.getpid()), 0.0
+    for pid in parents:
+        up, seen = parents.get(pid), 0
+        while up is not None and up != me and seen < 64:
+            up, seen = parents.get(up), seen + 1
+        if up == me:
+            total += _cpu_seconds(Path(f"/proc/{pid}/stat"))
     return total
 
 

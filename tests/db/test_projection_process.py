@@ -21,7 +21,7 @@ import pytest
 
 from excentra.db import Database
 from excentra.db.eventlog import Entry, EventLog, encode
-from excentra.db.projection_process import ProcessProjection, ProjectionFailed
+from excentra.db.projection_process import ProcessProjection, ProjectionFailed, _context
 from excentra.db.records import MovementRow, Writes
 from excentra.db.users import create_user
 from excentra.engine import Side
@@ -123,3 +123,19 @@ async def test_a_killed_projection_process_is_replaced_and_nothing_is_lost(
 
 def _children() -> list[multiprocessing.process.BaseProcess]:
     return [p for p in multiprocessing.active_children() if p.name == "excentra-projector"]
+
+
+async def test_forked_processes_do_not_repeat_ids() -> None:
+    """The projection processes are forked from one fork server, which has imported the
+    id generator: each must draw its own ids (a balance row's id), or the second one's
+    inserts collide with the first's."""
+    ctx = _context()  # the projection processes' own (a preloaded fork server)
+    with ctx.Pool(4, maxtasksperchild=1) as pool:  # each task in a fresh fork
+        drawn = await asyncio.to_thread(pool.map, _ids, range(4))
+    assert len({i for ids in drawn for i in ids}) == 4 * 50
+
+
+def _ids(_: int) -> list[str]:
+    from excentra.ids import new_id
+
+    return [new_id() for _ in range(50)]
