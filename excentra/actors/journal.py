@@ -184,6 +184,19 @@ class JournalStats:
     def mean_batch(self) -> float:
         return self.commands / self.batches if self.batches else 0.0
 
+    def record(self, size: int, seconds: float) -> None:
+        """One batch of ``size`` written in ``seconds``."""
+        self.batches += 1
+        self.commands += size
+        self.max_batch = max(self.max_batch, size)
+        self.seconds += seconds
+        if len(self.sizes) < 100_000:
+            self.sizes.append(size)
+
+    def copy(self) -> JournalStats:
+        return JournalStats(self.batches, self.commands, self.max_batch, self.seconds,
+                            list(self.sizes))
+
 
 # -- the actor ------------------------------------------------------------------------------
 
@@ -237,9 +250,7 @@ class JournalActor(Supervised):
                 self.barriers.append(message.reply)
                 self.actor_ref.tell(Flush())
             case Stats():
-                s = self.stats
-                message.reply.resolve(JournalStats(s.batches, s.commands, s.max_batch,
-                                                   s.seconds, list(s.sizes)))
+                message.reply.resolve(self.stats.copy())
             case Pause():
                 self.paused = True
             case Resume():
@@ -308,7 +319,7 @@ class JournalActor(Supervised):
                 return done, poisoned
             rest, poisoned = self._write_isolating(batch[half:])
             return done + rest, poisoned
-        self._account(len(batch), time.perf_counter() - started)
+        self.stats.record(len(batch), time.perf_counter() - started)
         self.seq += len(batch)
         return [(batch, entries)], None
 
@@ -378,12 +389,3 @@ class JournalActor(Supervised):
         except pykka.ActorDeadError:  # the supervisor is replacing it
             log.warning("broadcaster down; committed batch not broadcast",
                         extra={"commands": len(batch), "batch": number})
-
-    def _account(self, size: int, seconds: float) -> None:
-        s = self.stats
-        s.batches += 1
-        s.commands += size
-        s.max_batch = max(s.max_batch, size)
-        s.seconds += seconds
-        if len(s.sizes) < 100_000:
-            s.sizes.append(size)

@@ -104,9 +104,7 @@ class ProjectorActor(Supervised):
                 self.barriers.append(message.reply)
                 self.actor_ref.tell(Flush())
             case Stats():
-                s = self.stats
-                message.reply.resolve(JournalStats(s.batches, s.commands, s.max_batch,
-                                                   s.seconds, list(s.sizes)))
+                message.reply.resolve(self.stats.copy())
             case Pause():
                 self.paused = True
             case Resume():
@@ -129,7 +127,7 @@ class ProjectorActor(Supervised):
             if batch:
                 started = time.perf_counter()
                 self._advanced(self.loop.run_until_complete(self.store.apply(batch)))
-                self._account(len(batch), time.perf_counter() - started)
+                self.stats.record(len(batch), time.perf_counter() - started)
         if self.barriers:
             logged = self.watermarks.logged if self.watermarks is not None else 0
             if logged > self.done:  # entries that never reached this projector
@@ -142,15 +140,6 @@ class ProjectorActor(Supervised):
         self.done = max(self.done, done)
         if self.watermarks is not None:
             self.watermarks.projected_to(self.done)
-
-    def _account(self, size: int, seconds: float) -> None:
-        s = self.stats
-        s.batches += 1
-        s.commands += size
-        s.max_batch = max(s.max_batch, size)
-        s.seconds += seconds
-        if len(s.sizes) < 100_000:
-            s.sizes.append(size)
 
 
 def _fresh(batch: list[Entry], done: int) -> list[Entry]:
